@@ -1,0 +1,131 @@
+"""The administrator's configuration: read securely, checked against a schema, frozen.
+
+The path is fixed here, at build time; the caller cannot choose another file.
+"""
+
+import posixpath
+from dataclasses import dataclass
+
+import yaml
+
+from . import imageref, securefile
+from .errors import ConfigError
+
+CONFIG_PATH = "/etc/socker/socker.yaml"
+
+NETWORKS = ("none", "bridge", "host")
+FACILITIES = ("auth", "authpriv", "daemon", "user", "local0", "local1", "local2",
+              "local3", "local4", "local5", "local6", "local7")
+
+
+@dataclass(frozen=True)
+class SiteMount:
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    socket: str
+    images: tuple  # canonical image references, exactly as allowed
+    site_mounts: tuple  # of SiteMount
+    volume_prefixes: tuple  # host directories under which users may bind-mount
+    network: str
+    audit_facility: str
+
+
+def load(path=CONFIG_PATH):
+    """Read, validate and freeze the configuration at `path`."""
+    raw = securefile.read_trusted(path)
+    try:
+        document = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from e
+    try:
+        return from_document(document)
+    except _Invalid as e:
+        raise ConfigError(f"{path}: {e.key}: {e.reason}") from None
+
+
+class _Invalid(Exception):
+    def __init__(self, key, reason):
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+def from_document(document):
+    """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
+    top = _mapping(document, "(top level)", required={"images"},
+                   optional={"engine", "mounts", "volumes", "network", "audit"})
+    engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
+    audit = _mapping(top.get("audit", {}), "audit", optional={"facility"})
+    images = tuple(_image(v, f"images[{i}]") for i, v in enumerate(_list(top["images"], "images")))
+    return Config(
+        socket=_absolute_path(engine.get("socket", "/var/run/docker.sock"), "engine.socket"),
+        images=images,
+        site_mounts=tuple(_site_mount(v, f"mounts[{i}]")
+                          for i, v in enumerate(_list(top.get("mounts", []), "mounts"))),
+        volume_prefixes=tuple(_absolute_path(v, f"volumes[{i}]")
+                              for i, v in enumerate(_list(top.get("volumes", []), "volumes"))),
+        network=_choice(top.get("network", "none"), "network", NETWORKS),
+        audit_facility=_choice(audit.get("facility", "authpriv"), "audit.facility", FACILITIES),
+    )
+
+
+def _mapping(value, key, required=frozenset(), optional=frozenset()):
+    if not isinstance(value, dict):
+        raise _Invalid(key, "must be a mapping")
+    for name in value:
+        if name not in required and name not in optional:
+            where = name if key == "(top level)" else f"{key}.{name}"
+            raise _Invalid(where, "unknown key")
+    for name in required:
+        if name not in value:
+            raise _Invalid(name if key == "(top level)" else f"{key}.{name}", "missing")
+    return value
+
+
+def _list(value, key):
+    if not isinstance(value, list):
+        raise _Invalid(key, "must be a list")
+    return value
+
+
+def _string(value, key):
+    if not isinstance(value, str) or not value:
+        raise _Invalid(key, "must be a non-empty string")
+    return value
+
+
+def _absolute_path(value, key):
+    path = _string(value, key)
+    if not path.startswith("/") or posixpath.normpath(path) != path or ":" in path:
+        raise _Invalid(key, f"must be a normalised absolute path without ':', not {path!r}")
+    return path
+
+
+def _choice(value, key, choices):
+    if value not in choices:
+        raise _Invalid(key, f"must be one of {', '.join(choices)}")
+    return value
+
+
+def _image(value, key):
+    try:
+        return imageref.canonical(_string(value, key))
+    except ValueError as e:
+        raise _Invalid(key, str(e)) from None
+
+
+def _site_mount(value, key):
+    mount = _mapping(value, key, required={"source"}, optional={"target", "read_only"})
+    source = _absolute_path(mount["source"], f"{key}.source")
+    read_only = mount.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise _Invalid(f"{key}.read_only", "must be true or false")
+    return SiteMount(source=source,
+                     target=_absolute_path(mount.get("target", source), f"{key}.target"),
+                     read_only=read_only)

@@ -1,0 +1,71 @@
+"""Read a file only if root alone could have written it.
+
+The file and every directory above it must be owned by root and not writable
+by group or others. Each component is opened without following symlinks and
+checked through its descriptor, and the bytes returned are read from the very
+descriptor that was checked, so nothing can be swapped between check and use.
+"""
+
+import os
+import stat
+from pathlib import PurePosixPath
+
+from .errors import ConfigError
+
+MAX_BYTES = 1 << 20
+
+
+def problem(st, kind):
+    """Why a file or directory with this stat result cannot be trusted, or None."""
+    if st.st_uid != 0:
+        return f"{kind} is owned by uid {st.st_uid}, not root"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{kind} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def read_trusted(path, max_bytes=MAX_BYTES):
+    """Return the contents of the root-owned file at absolute `path`."""
+    parts = PurePosixPath(path).parts
+    if not parts or parts[0] != "/" or ".." in parts or len(parts) < 2:
+        raise ConfigError(f"{path}: not an absolute path")
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    here = "/"
+    try:
+        _require_trusted(fd, here, "directory")
+        for name in parts[1:-1]:
+            here = os.path.join(here, name)
+            next_fd = _open_at(fd, name, here, os.O_PATH | os.O_DIRECTORY)
+            os.close(fd)
+            fd = next_fd
+            _require_trusted(fd, here, "directory")
+        file_fd = _open_at(fd, parts[-1], path, os.O_RDONLY | os.O_NONBLOCK)
+    finally:
+        os.close(fd)
+    try:
+        st = os.fstat(file_fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        _require_trusted(file_fd, path, "file")
+        data = os.read(file_fd, max_bytes + 1)
+    finally:
+        os.close(file_fd)
+    if len(data) > max_bytes:
+        raise ConfigError(f"{path}: larger than {max_bytes} bytes")
+    return data
+
+
+def _open_at(dir_fd, name, shown, flags):
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError as e:
+        raise ConfigError(f"{shown}: not found") from e
+    except OSError as e:
+        # ELOOP (a symlink) and ENOTDIR both mean the path is not what root installed.
+        raise ConfigError(f"{shown}: cannot open safely: {e.strerror}") from e
+
+
+def _require_trusted(fd, shown, kind):
+    reason = problem(os.fstat(fd), kind)
+    if reason:
+        raise ConfigError(f"{shown}: insecure: {reason}")
