@@ -8,14 +8,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from . import imageref, securefile
+from . import audit, imageref, securefile
 from .errors import ConfigError
 
 CONFIG_PATH = "/etc/socker/socker.yaml"
 
 NETWORKS = ("none", "bridge", "host")
-FACILITIES = ("auth", "authpriv", "daemon", "user", "local0", "local1", "local2",
-              "local3", "local4", "local5", "local6", "local7")
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def from_document(document):
     top = _mapping(document, "(top level)", required={"images"},
                    optional={"engine", "mounts", "volumes", "network", "audit"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
-    audit = _mapping(top.get("audit", {}), "audit", optional={"facility"})
+    audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
     images = tuple(_image(v, f"images[{i}]") for i, v in enumerate(_list(top["images"], "images")))
     return Config(
         socket=_absolute_path(engine.get("socket", "/var/run/docker.sock"), "engine.socket"),
@@ -71,7 +69,8 @@ def from_document(document):
         volume_prefixes=tuple(_absolute_path(v, f"volumes[{i}]")
                               for i, v in enumerate(_list(top.get("volumes", []), "volumes"))),
         network=_choice(top.get("network", "none"), "network", NETWORKS),
-        audit_facility=_choice(audit.get("facility", "authpriv"), "audit.facility", FACILITIES),
+        audit_facility=_choice(audit_section.get("facility", "authpriv"), "audit.facility",
+                               tuple(audit.FACILITIES)),
     )
 
 

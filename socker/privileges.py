@@ -82,3 +82,4 @@ class Privileges:
         """Make every uid 0, so that the caller can no longer signal this process."""
         if self.setuid:
             os.setresuid(0, 0, 0)
+            self.setuid = False  # nothing left to switch

@@ -1,0 +1,60 @@
+"""Entry point. The start-up order is fixed, and this is the one place errors become exit codes.
+
+1. the standard descriptors exist, so no file socker opens can become stdout;
+2. the caller's identity is read from the kernel, root is dropped, the process
+   is made non-dumpable and unable to gain privileges;
+3. the environment is copied and cleared, before anything imports `docker`;
+4. argv is parsed; only then is the configuration read and the engine used.
+"""
+
+import os
+import sys
+
+from . import cli, environ, privileges
+from .errors import SockerError
+
+EXIT_SOCKER_FAILED = 125  # as `docker run` does when the engine or the runner fails
+
+
+def main(argv=None):
+    _ensure_standard_descriptors()
+    try:
+        identity = privileges.caller_identity()
+        privs = privileges.Privileges(identity)
+        privs.harden()
+        caller_env = environ.take_environment()
+        if privs.setuid and not sys.flags.ignore_environment:
+            raise SockerError("this socker binary was built without -E and must not be installed setuid")
+        invocation = cli.parse(sys.argv[1:] if argv is None else argv)
+        if isinstance(invocation.action, cli.HelpRequest):
+            print(invocation.action.text, end="")
+            return 0
+        from . import commands  # imports docker: only now that the environment is clean
+        return commands.dispatch(invocation.action,
+                                 commands.Context(identity, privs, caller_env, invocation.verbose))
+    except SockerError as e:
+        print(f"socker: {_one_line(str(e))}", file=sys.stderr)
+        return EXIT_SOCKER_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _one_line(message):
+    """Escape control characters, so that a name from argv cannot add lines to the message."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
+def _ensure_standard_descriptors():
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # takes the lowest free descriptor: this one
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Decide what container a request may have: a pure function of its inputs.
+
+`authorize` sees the request, the admin's configuration, the caller's identity
+and a `HostView` (real paths resolved beforehand, as the caller, by
+`hostpaths`). It does no I/O, so every rule here is unit-tested without an
+engine, and the specification it returns is the only thing the engine
+module turns into an API call.
+"""
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from . import imageref
+from .errors import HostPathError, PolicyError, UsageError
+
+# Container paths a user may not mount over or work in: the kernel's interfaces and the
+# identity files socker itself provides (runc CVE-2024-21626 used a WORKDIR under /proc).
+PROTECTED_TARGETS = ("/proc", "/sys", "/dev", "/etc")
+SOCKER_LABEL = "socker"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # real host path, no symlinks
+    target: str  # absolute, normalised path inside the container
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class HostView:
+    """What `hostpaths` found on the host, as the caller."""
+    cwd: str | None  # the caller's current directory, physical path; None if unreachable
+    realpaths: dict  # host path -> (real path, kind) with kind "dir" or "file", or None if missing
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str  # canonical reference that the allow-list admitted
+    command: tuple
+    uid: int
+    gid: int
+    groups: tuple
+    env: tuple  # of "NAME=VALUE"
+    mounts: tuple  # of Mount
+    workdir: str
+    interactive: bool
+    tty: bool
+    network: str
+    labels: dict
+
+
+def is_within(path, directory):
+    """True if `path` is `directory` or below it, compared by whole path components."""
+    return PurePosixPath(path).is_relative_to(PurePosixPath(directory))
+
+
+def allowed_image(reference, config):
+    """The canonical form of `reference` if the allow-list names it exactly, else PolicyError."""
+    try:
+        wanted = imageref.canonical(reference)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if wanted not in config.images:
+        raise PolicyError(f"image {reference!r} is not allowed on this system; see 'socker images'")
+    return wanted
+
+
+def authorize(request, config, identity, host, caller_env):
+    """Return the ContainerSpec for `request`, or raise the error that refuses it."""
+    if identity.uid == 0:
+        raise PolicyError("socker does not run containers for root; use docker directly")
+    image = allowed_image(request.image, config)
+    mounts = _default_mounts(config, identity, host)
+    mounts += [_user_volume(v, config, identity, host) for v in request.volumes]
+    cwd = _mount_cwd(mounts, config, identity, host, required=request.workdir is None)
+    workdir = _container_path(request.workdir, "working directory") if request.workdir else cwd
+    _check_targets(mounts)
+    return ContainerSpec(
+        image=image,
+        command=request.command,
+        uid=identity.uid,
+        gid=identity.gid,
+        groups=identity.groups,
+        env=_environment(request, identity, caller_env),
+        mounts=tuple(mounts),
+        workdir=workdir,
+        interactive=request.interactive,
+        tty=request.tty,
+        network=config.network,
+        labels={SOCKER_LABEL: "1", f"{SOCKER_LABEL}.uid": str(identity.uid)},
+    )
+
+
+def permitted_roots(config, identity, host):
+    """Real host directories under which the caller may mount: their home and the volume prefixes."""
+    roots = [identity.home] + list(config.volume_prefixes)
+    return [resolved[0] for resolved in (host.realpaths.get(r) for r in roots) if resolved]
+
+
+def _default_mounts(config, identity, host):
+    mounts = []
+    for site in config.site_mounts:
+        resolved = host.realpaths.get(site.source)
+        if resolved is None:
+            raise HostPathError(f"site mount {site.source} does not exist on this node; tell your administrator")
+        mounts.append(Mount(resolved[0], site.target, site.read_only))
+    home = host.realpaths.get(identity.home)
+    if home and home[1] == "dir" and identity.home != "/":
+        mounts.append(Mount(home[0], identity.home, False))
+    return mounts
+
+
+def _user_volume(volume, config, identity, host):
+    resolved = host.realpaths.get(volume.source)
+    if resolved is None:
+        raise HostPathError(f"volume source {volume.source} does not exist or is not accessible to you")
+    real, kind = resolved
+    if kind not in ("dir", "file"):
+        raise HostPathError(f"volume source {volume.source} is not a directory or a regular file")
+    if not any(is_within(real, root) for root in permitted_roots(config, identity, host)):
+        shown = volume.source if real == volume.source else f"{volume.source} (which is {real})"
+        raise PolicyError(f"volume source {shown} is outside the directories you may mount")
+    return Mount(real, _container_path(volume.target, "volume destination"), volume.read_only)
+
+
+def _container_path(path, what):
+    if not path.startswith("/") or posixpath.normpath(path) != path or path.startswith("//"):
+        raise UsageError(f"{what} {path!r} must be a normalised absolute path")
+    if path == "/" or any(is_within(path, p) for p in PROTECTED_TARGETS):
+        raise PolicyError(f"{what} {path} is not allowed (/, /proc, /sys, /dev and /etc are protected)")
+    return path
+
+
+def _mount_cwd(mounts, config, identity, host, required):
+    """The caller's current directory in the container, mounting it if policy allows.
+
+    Returns None if it cannot be had and is not `required` (the caller gave -w).
+    """
+    cwd = host.cwd
+    if cwd is None:
+        if required:
+            raise HostPathError("your current directory cannot be resolved; cd elsewhere or give -w DIR")
+        return None
+    for mount in sorted(mounts, key=lambda m: len(m.source), reverse=True):
+        if is_within(cwd, mount.source):
+            relative = PurePosixPath(cwd).relative_to(mount.source)
+            return posixpath.normpath(posixpath.join(mount.target, str(relative)))
+    if any(is_within(cwd, root) for root in permitted_roots(config, identity, host)):
+        target = _container_path(cwd, "current directory")
+        mounts.append(Mount(cwd, target, False))
+        return target
+    if not required:
+        return None
+    raise PolicyError(f"current directory {cwd} is outside the directories you may mount; "
+                      "cd to your home or scratch, or give -w DIR")
+
+
+def _check_targets(mounts):
+    seen = set()
+    for mount in mounts:
+        if mount.target in seen:
+            raise PolicyError(f"two mounts have the same destination {mount.target}")
+        seen.add(mount.target)
+
+
+def _environment(request, identity, caller_env):
+    env = {"HOME": identity.home, "USER": identity.name, "LOGNAME": identity.name}
+    if request.tty and "TERM" in caller_env:
+        env["TERM"] = caller_env["TERM"]
+    for name, value in request.env:
+        if value is None:
+            if name not in caller_env:
+                continue
+            value = caller_env[name]
+        env[name] = value
+    return tuple(f"{name}={value}" for name, value in env.items())
