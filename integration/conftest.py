@@ -1,0 +1,163 @@
+"""Fixtures for the integration tests: the installed setuid socker, run as the test users.
+
+Run as root (they install configs and inspect the engine) after integration/up
+and packaging/install. Every socker invocation runs as socker-alice or
+socker-bob through setpriv, with a clean environment unless a test says
+otherwise. After each test no container socker started may remain.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+SOCKER = "/usr/local/bin/socker"
+CONFIG = Path("/etc/socker/socker.yaml")
+IMAGE = "socker-test/busybox:latest"
+ROOTUSER_IMAGE = "socker-test/rootuser:latest"
+FORBIDDEN_IMAGE = "socker-test/forbidden:latest"
+ABSENT_IMAGE = "socker-test/absent:latest"
+ALICE, BOB = "socker-alice", "socker-bob"
+STATE_DIR = Path("/run/socker")
+AUTH_LOG = Path("/var/log/auth.log")
+
+TEST_CONFIG = f"""\
+images:
+  - {IMAGE}
+  - {ROOTUSER_IMAGE}
+  - {ABSENT_IMAGE}
+volumes:
+  - /scratch
+network: none
+audit:
+  facility: authpriv
+"""
+USER_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def user(name):
+    return pwd.getpwnam(name)
+
+
+def _as_user(name, args, cwd, env):
+    """argv, cwd and environment to run `args` as `name`: setpriv execs, so the pid is the command's."""
+    entry = user(name)
+    environment = {"PATH": USER_PATH, "HOME": entry.pw_dir, "USER": name, "LANG": "C.UTF-8"}
+    environment.update(env or {})
+    argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups", "--", *args]
+    return argv, cwd or entry.pw_dir, environment
+
+
+def run_as(name, args, *, cwd=None, env=None, timeout=60, **kwargs):
+    """Run `args` as user `name` with a clean environment; returns CompletedProcess (bytes)."""
+    argv, cwd, environment = _as_user(name, args, cwd, env)
+    return subprocess.run(argv, cwd=cwd, env=environment, timeout=timeout, capture_output=True, **kwargs)
+
+
+def socker(name, *args, **kwargs):
+    return run_as(name, [SOCKER, *args], **kwargs)
+
+
+def popen_socker(name, *args, cwd=None, env=None, **kwargs):
+    """Start socker as `name`; the Popen's pid is socker's own."""
+    argv, cwd, environment = _as_user(name, [SOCKER, *args], cwd, env)
+    return subprocess.Popen(argv, cwd=cwd, env=environment, **kwargs)
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def socker_containers():
+    """IDs of every container socker created, running or not."""
+    return docker("ps", "-aq", "--filter", "label=socker").split()
+
+
+def wait_until(predicate, timeout, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def write_config(text, mode=0o644):
+    CONFIG.parent.mkdir(mode=0o755, exist_ok=True)
+    CONFIG.write_text(text)
+    os.chown(CONFIG, 0, 0)
+    os.chmod(CONFIG, mode)
+
+
+def auth_log_lines(marker):
+    return [line for line in AUTH_LOG.read_text(errors="replace").splitlines()
+            if "socker[" in line and marker in line]
+
+
+def wait_for_audit(marker, timeout=10):
+    """The audit records whose command contains `marker` (rsyslog writes asynchronously)."""
+    wait_until(lambda: auth_log_lines(marker), timeout)
+    return auth_log_lines(marker)
+
+
+def unique():
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed():
+    st = os.stat(SOCKER)
+    assert st.st_uid == 0 and st.st_mode & 0o4000, f"{SOCKER} is not installed setuid root"
+    assert subprocess.run(["docker", "info"], capture_output=True).returncode == 0, "no Docker engine"
+    saved = CONFIG.read_bytes() if CONFIG.exists() else None
+    write_config(TEST_CONFIG)
+    yield
+    if saved is None:
+        CONFIG.unlink()
+    else:
+        CONFIG.write_bytes(saved)
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Every test ends with no container of socker's and no state directory left."""
+    assert not socker_containers(), "a container was left by an earlier test"
+    yield
+    assert wait_until(lambda: not socker_containers(), timeout=15), "socker left a container behind"
+    assert wait_until(lambda: not any(STATE_DIR.glob("socker-*")), timeout=15), "socker left state behind"
+
+
+@pytest.fixture
+def site_config():
+    """Replace the test config for one test; the session's config is restored afterwards."""
+    yield write_config
+    write_config(TEST_CONFIG)
+    os.chmod(CONFIG.parent, 0o755)
+    os.chown(CONFIG.parent, 0, 0)
+
+
+@pytest.fixture
+def alice_scratch():
+    """socker-alice's scratch directory, emptied before and after the test."""
+    path = Path("/scratch") / ALICE
+    _empty(path)
+    yield path
+    _empty(path)
+
+
+def _empty(path):
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def image_config(image):
+    return json.loads(docker("image", "inspect", image))[0]

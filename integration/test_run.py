@@ -1,0 +1,227 @@
+"""`socker run` as an unprivileged user: identity, exit status, streams, signals, cleanup, audit."""
+
+import grp
+import os
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import (ALICE, BOB, IMAGE, ROOTUSER_IMAGE, SOCKER, STATE_DIR, docker, popen_socker,
+                      run_as, socker, socker_containers, unique, user, wait_for_audit, wait_until)
+
+
+def test_installed_setuid_root():
+    st = os.lstat(os.path.realpath(SOCKER))
+    assert st.st_uid == 0 and st.st_gid == 0
+    assert st.st_mode & 0o7777 == 0o4755
+
+
+def test_runs_as_the_caller():
+    alice = user(ALICE)
+    result = socker(ALICE, "run", IMAGE, "sh", "-c", 'id -u; id -g; whoami; id -un; echo "$USER $HOME"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        str(alice.pw_uid), str(alice.pw_gid), ALICE, ALICE, f"{ALICE} {alice.pw_dir}"]
+
+
+def test_supplementary_groups_resolve():
+    lab = grp.getgrnam("socker-lab")
+    result = socker(BOB, "run", IMAGE, "sh", "-c", "id -G; id -Gn")
+    assert result.returncode == 0, result.stderr
+    gids, names = result.stdout.decode().splitlines()
+    assert str(lab.gr_gid) in gids.split()
+    assert "socker-lab" in names.split()
+    alice = socker(ALICE, "run", IMAGE, "id", "-G")
+    assert alice.stdout.decode().split() == [str(user(ALICE).pw_gid)]
+
+
+def test_image_user_root_is_ignored():
+    result = socker(ALICE, "run", ROOTUSER_IMAGE, "id", "-u")
+    assert result.stdout.decode().strip() == str(user(ALICE).pw_uid)
+
+
+def test_setuid_file_in_image_gives_no_root():
+    alice = str(user(ALICE).pw_uid)
+    # The image's /bin/suid-busybox is setuid root: without no-new-privileges `id -u` would print 0.
+    direct = socker(ALICE, "run", ROOTUSER_IMAGE, "/bin/suid-busybox", "id", "-u")
+    assert direct.stdout.decode().split() == [alice]
+    su = socker(ALICE, "run", ROOTUSER_IMAGE, "sh", "-c", "exec -a su /bin/suid-busybox -c 'id -u'")
+    assert su.returncode != 0 and "0" not in su.stdout.decode().split()
+
+
+def test_no_capabilities_and_no_new_privileges():
+    result = socker(ALICE, "run", IMAGE, "grep", "-E", "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)",
+                    "/proc/self/status")
+    fields = dict(line.split(":\t") for line in result.stdout.decode().splitlines())
+    assert {k: v for k, v in fields.items() if k.startswith("Cap")} == {
+        k: "0000000000000000" for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+    assert fields["NoNewPrivs"] == "1"
+
+
+def test_no_devices_beyond_the_defaults():
+    result = socker(ALICE, "run", IMAGE, "ls", "/dev")
+    devices = set(result.stdout.decode().split())
+    assert devices <= {"console", "core", "fd", "full", "mqueue", "null", "ptmx", "pts", "random",
+                       "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"}
+
+
+def test_exit_status_is_the_containers():
+    assert socker(ALICE, "run", IMAGE, "sh", "-c", "exit 42").returncode == 42
+    assert socker(ALICE, "run", IMAGE, "true").returncode == 0
+
+
+def test_command_not_found_is_127_and_not_executable_is_126():
+    assert socker(ALICE, "run", IMAGE, "no-such-command").returncode == 127
+    assert socker(ALICE, "run", IMAGE, "/etc/hostname").returncode == 126
+
+
+def test_home_and_current_directory_are_mounted(alice_scratch):
+    marker = unique()
+    result = socker(ALICE, "run", IMAGE, "sh", "-c", f"pwd; echo {marker} > here", cwd=alice_scratch)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == str(alice_scratch)
+    written = alice_scratch / "here"
+    assert written.read_text().strip() == marker
+    assert written.stat().st_uid == user(ALICE).pw_uid
+    home = socker(ALICE, "run", IMAGE, "ls", "-d", user(ALICE).pw_dir)
+    assert home.returncode == 0
+
+
+def test_stdout_and_stderr_are_byte_exact_and_apart(alice_scratch):
+    script = ("head -c 1048576 /dev/urandom > out.bin; head -c 70000 /dev/urandom > err.bin; "
+              "cat out.bin; cat err.bin >&2")
+    result = socker(ALICE, "run", IMAGE, "sh", "-c", script, cwd=alice_scratch)
+    assert result.returncode == 0
+    assert result.stdout == (alice_scratch / "out.bin").read_bytes()
+    assert result.stderr == (alice_scratch / "err.bin").read_bytes()
+
+
+def test_output_streams_while_the_container_runs():
+    proc = popen_socker(ALICE, "run", IMAGE, "sh", "-c", "echo first; sleep 30; echo second",
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "no output while the container runs"
+        assert proc.stdout.readline() == b"first\n"
+        assert proc.poll() is None
+        assert len(socker_containers()) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_stdin_is_forwarded_with_i():
+    result = socker(ALICE, "run", "-i", IMAGE, "cat", input=b"hi\n")
+    assert result.stdout == b"hi\n"
+    data = os.urandom(3 * 1024 * 1024)
+    big = socker(ALICE, "run", "--interactive", IMAGE, "cat", input=data)
+    assert big.returncode == 0 and big.stdout == data
+
+
+def test_stdin_is_not_forwarded_without_i():
+    result = socker(ALICE, "run", IMAGE, "cat", input=b"secret\n")
+    assert result.returncode == 0 and result.stdout == b""
+
+
+def test_tty_gives_the_container_a_terminal():
+    result = run_as(ALICE, ["script", "-qec", f"{SOCKER} run -it {IMAGE} sh -c 'tty; stty size'",
+                            "/dev/null"], input=b"")
+    lines = result.stdout.decode().split()
+    assert result.returncode == 0, result.stdout
+    assert lines[0].startswith("/dev/pts/")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2])
+def test_signals_reach_the_container(sig):
+    name = signal.Signals(sig).name[3:]
+    script = f'trap "echo caught {name}; exit 7" {name}; echo ready; while :; do sleep 0.1; done'
+    proc = popen_socker(ALICE, "run", IMAGE, "sh", "-c", script, stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    assert out == f"caught {name}\n".encode()
+    assert proc.returncode == 7
+
+
+def test_sigkill_of_socker_leaves_no_container():
+    proc = popen_socker(ALICE, "run", IMAGE, "sh", "-c", "echo ready; sleep 600", stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"ready\n"
+    assert len(socker_containers()) == 1
+    proc.kill()
+    proc.wait(timeout=10)
+    started = time.monotonic()
+    assert wait_until(lambda: not socker_containers(), timeout=10)
+    assert time.monotonic() - started < 10
+    assert wait_until(lambda: not any(STATE_DIR.glob("socker-*")), timeout=10)
+    assert not _container_processes()
+
+
+def _container_processes():
+    out = subprocess.run(["pgrep", "-u", str(user(ALICE).pw_uid), "-x", "sleep"], capture_output=True)
+    return out.stdout.split()
+
+
+def test_broken_pipe_ends_the_container():
+    result = run_as(ALICE, ["sh", "-c", f"{SOCKER} run {IMAGE} yes | head -n 2"], timeout=60)
+    assert result.stdout == b"y\ny\n"
+
+
+def test_audit_record_for_each_run():
+    marker = unique()
+    alice = user(ALICE)
+    result = socker(ALICE, "run", IMAGE, "sh", "-c", f"echo {marker}; exit 3")
+    assert result.returncode == 3
+    image_id = docker("image", "inspect", "-f", "{{.Id}}", IMAGE).strip()
+    [line] = wait_for_audit(marker)
+    for field in (f"user={ALICE}", f"uid={alice.pw_uid}", f"image={IMAGE}", f"image_id={image_id}",
+                  "result=exited", "status=3", "container="):
+        assert field in line
+
+
+def test_audit_record_for_a_refusal():
+    marker = unique()
+    result = socker(ALICE, "run", "socker-test/forbidden:latest", "echo", marker)
+    assert result.returncode == 125
+    [line] = wait_for_audit(marker)
+    assert "result=refused" in line and f"user={ALICE}" in line
+
+
+def test_images_lists_what_is_allowed_and_present():
+    result = socker(ALICE, "images")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1] for line in result.stdout.decode().splitlines()[1:]}
+    assert rows == {IMAGE: "yes", ROOTUSER_IMAGE: "yes", "socker-test/absent:latest": "no"}
+
+
+def test_version_shows_socker_and_engine():
+    result = socker(ALICE, "--version")
+    assert result.returncode == 0, result.stderr
+    engine_version = docker("version", "-f", "{{.Server.Version}}").strip()
+    socker_line, engine_line = result.stdout.decode().splitlines()
+    assert socker_line.startswith("socker ")
+    assert engine_line.startswith(f"engine {engine_version} ")
+
+
+def test_help():
+    result = socker(ALICE, "--help")
+    assert result.returncode == 0
+    assert b"socker run" not in result.stderr and b"run [OPTIONS] IMAGE" in result.stdout
+
+
+def test_container_is_named_and_labelled_for_the_caller():
+    proc = popen_socker(ALICE, "run", IMAGE, "sh", "-c", "echo ready; sleep 600", stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        [cid] = socker_containers()
+        fmt = '{{.Name}} {{index .Config.Labels "socker.uid"}} {{.HostConfig.Privileged}} {{.Config.User}}'
+        name, uid, privileged, container_user = docker("inspect", "-f", fmt, cid).split()
+        alice = user(ALICE)
+        assert name.startswith(f"/socker-{alice.pw_uid}-")
+        assert uid == str(alice.pw_uid) and privileged == "false"
+        assert container_user == f"{alice.pw_uid}:{alice.pw_gid}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
