@@ -3,7 +3,7 @@
 import shlex
 import sys
 
-from . import audit, config, hostpaths, imageref, policy, runner
+from . import audit, cgroups, config, hostpaths, imageref, jobs, policy, runner
 from .cli import ImagesRequest, RunRequest, VersionRequest
 from .engine import Engine
 from .errors import SockerError
@@ -48,10 +48,13 @@ def run(request, context):
         raise
     engine = Engine(settings.socket, context.privileges)
     try:
+        job = jobs.current_job(identity.uid)
+        fields["job"] = job.job_id if job else None
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
         host = hostpaths.look([*roots, *(v.source for v in request.volumes)])
-        spec = policy.authorize(request, settings, identity, host, context.caller_env)
+        spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
         image_id = engine.require_image(spec.image, request.image)
+        placement = cgroups.place(job)
     except SockerError as e:
         audit.record(settings.audit_facility, {**fields, "result": "refused", "reason": str(e)})
         raise
@@ -61,9 +64,15 @@ def run(request, context):
     for mount in spec.mounts:
         context.say(f"mount {mount.source} at {mount.target}{' read-only' if mount.read_only else ''}")
     context.say(f"command {shlex.join(spec.command) or '(image default)'} in {spec.workdir}")
+    context.say(f"in {job.scheduler} job {job.job_id}, cgroup {placement.parent}" if job
+                else f"outside any job: limits {spec.limits}")
     status = None
     try:
-        status = runner.run(spec, image_id, name, engine, identity, context.privileges, settings, fields)
+        status, oom_killed = runner.run(spec, image_id, name, engine, identity, context.privileges,
+                                        settings, fields, placement)
+        if oom_killed:
+            limit = "the job's memory limit" if job else "the memory limit for containers outside jobs"
+            print(f"socker: the container was killed: {limit} was reached", file=sys.stderr)
         return status
     finally:
         result = "exited" if status is not None else "failed"

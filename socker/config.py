@@ -24,6 +24,18 @@ class SiteMount:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Resource limits for containers started outside any batch job."""
+    memory_bytes: int
+    cpus: float
+    pids: int
+
+
+DEFAULT_OUTSIDE_JOBS = Limits(memory_bytes=2 << 30, cpus=1.0, pids=1024)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+@dataclass(frozen=True)
 class Config:
     socket: str
     images: tuple  # canonical image references, exactly as allowed
@@ -31,6 +43,7 @@ class Config:
     volume_prefixes: tuple  # host directories under which users may bind-mount
     network: str
     audit_facility: str
+    outside_jobs: Limits | None  # None: refuse to run outside a batch job
 
 
 def load(path=CONFIG_PATH):
@@ -57,7 +70,7 @@ class _Invalid(Exception):
 def from_document(document):
     """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
     top = _mapping(document, "(top level)", required={"images"},
-                   optional={"engine", "mounts", "volumes", "network", "audit"})
+                   optional={"engine", "mounts", "volumes", "network", "audit", "outside_jobs"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
     audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
     images = tuple(_image(v, f"images[{i}]") for i, v in enumerate(_list(top["images"], "images")))
@@ -71,7 +84,42 @@ def from_document(document):
         network=_choice(top.get("network", "none"), "network", NETWORKS),
         audit_facility=_choice(audit_section.get("facility", "authpriv"), "audit.facility",
                                tuple(audit.FACILITIES)),
+        outside_jobs=_outside_jobs(top.get("outside_jobs", {})),
     )
+
+
+def _outside_jobs(value):
+    section = _mapping(value, "outside_jobs", optional={"allow", "memory", "cpus", "pids"})
+    allow = section.get("allow", True)
+    if not isinstance(allow, bool):
+        raise _Invalid("outside_jobs.allow", "must be true or false")
+    if not allow:
+        return None
+    default = DEFAULT_OUTSIDE_JOBS
+    cpus = section.get("cpus", default.cpus)
+    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0.01 <= cpus <= 4096:
+        raise _Invalid("outside_jobs.cpus", "must be a number of CPUs between 0.01 and 4096")
+    pids = section.get("pids", default.pids)
+    if isinstance(pids, bool) or not isinstance(pids, int) or pids < 16:
+        raise _Invalid("outside_jobs.pids", "must be an integer of at least 16")
+    return Limits(memory_bytes=_size(section.get("memory", default.memory_bytes), "outside_jobs.memory"),
+                  cpus=float(cpus), pids=pids)
+
+
+def _size(value, key):
+    """Bytes from an integer or a string like 512M or 4G (powers of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number, unit = value, ""
+    elif isinstance(value, str) and value[:-1].isdigit() and value[-1:].upper() in _UNITS:
+        number, unit = int(value[:-1]), value[-1].upper()
+    elif isinstance(value, str) and value.isdigit():
+        number, unit = int(value), ""
+    else:
+        raise _Invalid(key, "must be a size such as 512M or 4G")
+    size = number * _UNITS[unit]
+    if size < 6 << 20:
+        raise _Invalid(key, "must be at least 6M (the engine's minimum)")
+    return size
 
 
 def _mapping(value, key, required=frozenset(), optional=frozenset()):

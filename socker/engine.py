@@ -93,6 +93,13 @@ class Engine:
             # Output reaches the caller through the attach stream; keep no copy on the node.
             "LogConfig": {"Type": "none", "Config": {}},
         }
+        if spec.limits is not None:
+            host_config.update({
+                "Memory": spec.limits.memory_bytes,
+                "MemorySwap": spec.limits.memory_bytes,  # no swap beyond the limit
+                "NanoCpus": int(spec.limits.cpus * 1e9),
+                "PidsLimit": spec.limits.pids,
+            })
         created = self._call(
             "create container", "create_container",
             image=image_id,

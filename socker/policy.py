@@ -48,6 +48,7 @@ class ContainerSpec:
     tty: bool
     network: str
     labels: dict
+    limits: object  # config.Limits outside a job; None inside one, where the job's cgroups bind
 
 
 def is_within(path, directory):
@@ -66,10 +67,12 @@ def allowed_image(reference, config):
     return wanted
 
 
-def authorize(request, config, identity, host, caller_env):
-    """Return the ContainerSpec for `request`, or raise the error that refuses it."""
+def authorize(request, config, identity, host, caller_env, job):
+    """Return the ContainerSpec for `request` from a caller in `job` (or None), or raise the refusal."""
     if identity.uid == 0:
         raise PolicyError("socker does not run containers for root; use docker directly")
+    if job is None and config.outside_jobs is None:
+        raise PolicyError("socker run is allowed only inside a batch job on this system")
     image = allowed_image(request.image, config)
     mounts = _default_mounts(config, identity, host)
     mounts += [_user_volume(v, config, identity, host) for v in request.volumes]
@@ -88,8 +91,17 @@ def authorize(request, config, identity, host, caller_env):
         interactive=request.interactive,
         tty=request.tty,
         network=config.network,
-        labels={SOCKER_LABEL: "1", f"{SOCKER_LABEL}.uid": str(identity.uid)},
+        labels=container_labels(identity, job),
+        limits=config.outside_jobs if job is None else None,
     )
+
+
+def container_labels(identity, job):
+    """The labels that let the epilog and the admin find socker's containers."""
+    found = {SOCKER_LABEL: "1", f"{SOCKER_LABEL}.uid": str(identity.uid)}
+    if job is not None:
+        found[f"{SOCKER_LABEL}.job"] = job.job_id
+    return found
 
 
 def permitted_roots(config, identity, host):

@@ -13,12 +13,11 @@ import secrets
 import select
 import signal
 import socket
-import sys
 import termios
 import time
 import tty
 
-from . import audit, userdb
+from . import audit, cgroups, userdb
 from .engine import Engine
 from .errors import EngineError
 
@@ -35,29 +34,29 @@ def container_name(uid):
     return f"socker-{uid}-{secrets.token_hex(6)}"
 
 
-def run(spec, image_id, name, engine, identity, privileges, config, audit_fields, cgroup_parent=""):
-    """Run the container and return its exit status. Always leaves nothing behind."""
-    guardian = Guardian(name, config, audit_fields, privileges)
+def run(spec, image_id, name, engine, identity, privileges, config, audit_fields, placement):
+    """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind."""
+    guardian = Guardian(name, config, audit_fields, privileges, placement)
     container_id = None
     try:
         extra_mounts = userdb.write(identity, name, privileges)
-        container_id = engine.create(spec, image_id, name, extra_mounts, cgroup_parent)
+        container_id = engine.create(spec, image_id, name, extra_mounts, placement.parent)
         guardian.tell(container_id)
         audit_fields["container"] = container_id[:12]
         with _Signals() as signals:
             status = _Session(engine, container_id, spec, signals).run()
-        if status == 137 and engine.state(container_id).get("OOMKilled"):
-            print("socker: the container ran out of memory and was killed", file=sys.stderr)
-        return status
+        return status, status == 137 and bool(engine.state(container_id).get("OOMKilled"))
     finally:
-        _remove(engine, container_id or name, name, privileges)
+        engine.remove(container_id or name)
+        with privileges.elevated():
+            _tidy(name, placement)
         guardian.release()
 
 
-def _remove(engine, reference, name, privileges):
-    engine.remove(reference)
-    with privileges.elevated():
-        userdb.remove(name)
+def _tidy(name, placement):
+    """Remove what socker created on the host for container `name`; needs root."""
+    userdb.remove(name)
+    cgroups.remove_if_empty(placement.created)
 
 
 class _Signals:
@@ -262,13 +261,13 @@ class Guardian:
     the final "done" means socker is gone.
     """
 
-    def __init__(self, name, config, audit_fields, privileges):
+    def __init__(self, name, config, audit_fields, privileges, placement):
         read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self._write_fd)
             try:
-                _guard(read_fd, name, config, dict(audit_fields), privileges)
+                _guard(read_fd, name, config, dict(audit_fields), privileges, placement)
             finally:
                 os._exit(0)
         os.close(read_fd)
@@ -285,7 +284,7 @@ class Guardian:
             os.waitpid(self.pid, 0)
 
 
-def _guard(read_fd, name, config, audit_fields, privileges):
+def _guard(read_fd, name, config, audit_fields, privileges, placement):
     os.setsid()  # out of the terminal's process group: no ^C, no SIGHUP
     for sig in (*FORWARDED_SIGNALS, signal.SIGWINCH, signal.SIGPIPE, signal.SIGTSTP,
                 signal.SIGTTIN, signal.SIGTTOU):
@@ -314,6 +313,6 @@ def _guard(read_fd, name, config, audit_fields, privileges):
             if time.monotonic() > deadline:
                 break
         time.sleep(0.2)
-    userdb.remove(name)
+    _tidy(name, placement)
     audit.record(config.audit_facility, {**audit_fields, "container": (container_id or name)[:12],
                                          "result": "killed", "status": None})
