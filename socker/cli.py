@@ -138,6 +138,8 @@ def _parse_run(args):
         elif _RUN_VALUED.get(name) == "volume":
             volumes.append(_parse_volume(value))
         elif _RUN_VALUED.get(name) == "workdir":
+            if not value:
+                raise UsageError("option '--workdir' needs a directory")
             workdir = value
         else:
             raise UsageError(f"unknown option {arg!r} for 'socker run'; see 'socker run --help'")
@@ -161,9 +163,9 @@ def _split_option(arg, args):
         name, eq, value = arg.partition("=")
         if name in _RUN_VALUED:
             return name, value if eq else _take_value(name, args)
-        if eq:
+        if eq and name in _RUN_FLAGS:
             raise UsageError(f"option {name!r} takes no value")
-        return name, None
+        return arg if eq else name, None
     name = arg[:2]
     if name in _RUN_VALUED:
         return name, arg[2:] or _take_value(name, args)

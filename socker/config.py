@@ -149,7 +149,7 @@ def _string(value, key):
 
 def _absolute_path(value, key):
     path = _string(value, key)
-    if not path.startswith("/") or posixpath.normpath(path) != path or ":" in path:
+    if not path.startswith("/") or path.startswith("//") or posixpath.normpath(path) != path or ":" in path:
         raise _Invalid(key, f"must be a normalised absolute path without ':', not {path!r}")
     return path
 

@@ -40,8 +40,15 @@ def canonical(reference):
 
 
 def familiar(reference):
-    """The short form people type: docker.io/library/busybox:latest -> busybox:latest."""
-    for prefix in (f"{DEFAULT_DOMAIN}/library/", f"{DEFAULT_DOMAIN}/"):
-        if reference.startswith(prefix):
-            return reference[len(prefix):]
-    return reference
+    """The short form people type, which canonical() maps back: docker.io/library/busybox:latest -> busybox:latest."""
+    rest = reference.removeprefix(f"{DEFAULT_DOMAIN}/")
+    if rest == reference:
+        return reference
+    short = rest.removeprefix("library/")
+    name = short.split(":")[0].split("@")[0]
+    if short != rest and "/" not in name:
+        return short
+    first = rest.split("/")[0]
+    if "." in first or ":" in first or first == "localhost":
+        return reference  # the short form would read as a registry
+    return rest

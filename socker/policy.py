@@ -77,7 +77,7 @@ def authorize(request, config, identity, host, caller_env, job):
     mounts = _default_mounts(config, identity, host)
     mounts += [_user_volume(v, config, identity, host) for v in request.volumes]
     cwd = _mount_cwd(mounts, config, identity, host, required=request.workdir is None)
-    workdir = _container_path(request.workdir, "working directory") if request.workdir else cwd
+    workdir = cwd if request.workdir is None else _container_path(request.workdir, "working directory")
     _check_targets(mounts)
     return ContainerSpec(
         image=image,
@@ -106,8 +106,17 @@ def container_labels(identity, job):
 
 def permitted_roots(config, identity, host):
     """Real host directories under which the caller may mount: their home and the volume prefixes."""
-    roots = [identity.home] + list(config.volume_prefixes)
-    return [resolved[0] for resolved in (host.realpaths.get(r) for r in roots) if resolved]
+    prefixes = [resolved[0] for resolved in map(host.realpaths.get, config.volume_prefixes) if resolved]
+    home = _real_home(identity, host)
+    return [home, *prefixes] if home else prefixes
+
+
+def _real_home(identity, host):
+    """The real path of the caller's home directory; None if it is missing or is / itself."""
+    resolved = host.realpaths.get(identity.home)
+    if resolved and resolved[1] == "dir" and resolved[0] != "/":
+        return resolved[0]
+    return None
 
 
 def _default_mounts(config, identity, host):
@@ -117,9 +126,9 @@ def _default_mounts(config, identity, host):
         if resolved is None:
             raise HostPathError(f"site mount {site.source} does not exist on this node; tell your administrator")
         mounts.append(Mount(resolved[0], site.target, site.read_only))
-    home = host.realpaths.get(identity.home)
-    if home and home[1] == "dir" and identity.home != "/":
-        mounts.append(Mount(home[0], identity.home, False))
+    home = _real_home(identity, host)
+    if home:
+        mounts.append(Mount(home, _container_path(identity.home, "home directory"), False))
     return mounts
 
 

@@ -20,7 +20,7 @@ def render(identity):
     passwd = [
         "root:x:0:0:root:/root:/bin/sh",
         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false",
-        f"{identity.name}:x:{identity.uid}:{identity.gid}:{identity.gecos}:{identity.home}:/bin/sh",
+        f"{identity.name}:x:{identity.uid}:{identity.gid}:{_field(identity.gecos)}:{identity.home}:/bin/sh",
     ]
     groups = {0: "root:x:0:", 65534: "nogroup:x:65534:"}
     primary = identity.group_name(identity.gid) or identity.name
@@ -30,6 +30,11 @@ def render(identity):
         if name and gid not in groups:
             groups[gid] = f"{name}:x:{gid}:{identity.name}"
     return "\n".join(passwd) + "\n", "\n".join(groups.values()) + "\n"
+
+
+def _field(text):
+    """`text` made safe as one field of a passwd line."""
+    return "".join(" " if c in ":\n" or not c.isprintable() else c for c in text)
 
 
 def write(identity, name, privileges):

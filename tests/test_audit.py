@@ -1,0 +1,79 @@
+import json
+import re
+import shlex
+import syslog
+
+import pytest
+from hypothesis import given, strategies as st
+
+from socker import audit
+
+_FIELD = re.compile(r'([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|[^\s"]+)(?: |\Z)')
+
+
+def parse_record(line):
+    """{key: value} read back from a record, as a log reader would: JSON strings are decoded."""
+    fields, position = {}, 0
+    while position < len(line):
+        match = _FIELD.match(line, position)
+        assert match, f"unparseable at {line[position:]!r}"
+        key, value = match.groups()
+        assert key not in fields, f"field {key} appears twice"
+        fields[key] = json.loads(value) if value.startswith('"') else value
+        position = match.end()
+    return fields
+
+
+@pytest.mark.parametrize("value, rendered", [
+    ("alice", "alice"),
+    ("docker.io/library/busybox:1.36", "docker.io/library/busybox:1.36"),
+    ("sha256:abc@x+y-z_1", "sha256:abc@x+y-z_1"),
+    ("two words", '"two words"'),
+    ("", '""'),
+    ('say "hi"', r'"say \"hi\""'),
+    ("a=b", '"a=b"'),
+    ("line\nbreak", r'"line\nbreak"'),
+    ("cr\rlf", r'"cr\rlf"'),
+    ("back\\slash", r'"back\\slash"'),
+    ("tab\there", r'"tab\there"'),
+    ("caf\u00e9", r'"caf\u00e9"'),
+    ("\u2028", r'"\u2028"'),
+    ("plain\n", r'"plain\n"'),
+])
+def test_string_values(value, rendered):
+    assert audit.format_record({"k": value}) == f"k={rendered}"
+
+
+def test_other_values_and_none():
+    record = audit.format_record({"action": "run", "uid": 1000, "job": None, "status": 0,
+                                  "command": ["ls", "-la"], "flag": True})
+    assert record == r'action=run uid=1000 status=0 command="[\"ls\", \"-la\"]" flag=True'
+    assert json.loads(parse_record(record)["command"]) == ["ls", "-la"]
+
+
+@pytest.mark.parametrize("command", [
+    "x result=exited", ["sh", "-c", "true result=exited status=0"], ['a" result=exited x="b'],
+    ["\n", "result=exited"], "x\nresult=exited", 'x" result="exited', "result=exited",
+])
+def test_a_value_cannot_forge_a_field(command):
+    record = audit.format_record({"action": "run", "command": command, "result": "refused"})
+    assert "\n" not in record and "\r" not in record
+    fields = parse_record(record)
+    assert list(fields) == ["action", "command", "result"] and fields["result"] == "refused"
+    tokens = shlex.split(record)
+    assert [t.partition("=")[0] for t in tokens] == ["action", "command", "result"]
+    assert tokens[-1] == "result=refused"
+
+
+@given(st.dictionaries(st.sampled_from(["action", "user", "image", "command", "reason", "result", "x_y"]),
+                       st.one_of(st.none(), st.text(), st.integers())))
+def test_every_record_is_one_line_that_reads_back(fields):
+    record = audit.format_record(fields)
+    assert "\n" not in record and "\r" not in record and record.isprintable()
+    assert parse_record(record) == {k: str(v) for k, v in fields.items() if v is not None}
+
+
+def test_facilities_are_syslog_facilities():
+    assert audit.FACILITIES["authpriv"] == syslog.LOG_AUTHPRIV
+    assert audit.FACILITIES["local7"] == syslog.LOG_LOCAL7
+    assert "kern" not in audit.FACILITIES

@@ -1,0 +1,289 @@
+import os
+
+import pytest
+
+from socker import config
+from socker.config import SiteMount, from_document
+from socker.errors import ConfigError
+
+MINIMAL = {"images": ["busybox"]}
+
+
+def invalid(document):
+    """The (key, reason) from_document names for an invalid document."""
+    with pytest.raises(config._Invalid) as e:
+        from_document(document)
+    assert "\n" not in str(e.value)
+    return e.value.key, e.value.reason
+
+
+def test_minimal_document_and_defaults():
+    c = from_document(MINIMAL)
+    assert c.images == ("docker.io/library/busybox:latest",)
+    assert c.socket == "/var/run/docker.sock"
+    assert (c.site_mounts, c.volume_prefixes) == ((), ())
+    assert (c.network, c.audit_facility) == ("none", "authpriv")
+    assert c.outside_jobs == config.DEFAULT_OUTSIDE_JOBS
+
+
+def test_full_document():
+    c = from_document({
+        "images": ["socker-test/busybox:latest", "ghcr.io/org/tool@sha256:" + "a" * 64],
+        "engine": {"socket": "/run/docker.sock"},
+        "mounts": [{"source": "/cluster/software", "read_only": True},
+                   {"source": "/work", "target": "/data", "read_only": False}],
+        "volumes": ["/scratch", "/projects"],
+        "network": "bridge",
+        "audit": {"facility": "local3"},
+        "outside_jobs": {"allow": True, "memory": "512M", "cpus": 0.5, "pids": 64},
+    })
+    assert c.images == ("docker.io/socker-test/busybox:latest", "ghcr.io/org/tool@sha256:" + "a" * 64)
+    assert c.socket == "/run/docker.sock"
+    assert c.site_mounts == (SiteMount("/cluster/software", "/cluster/software", True),
+                             SiteMount("/work", "/data", False))
+    assert c.volume_prefixes == ("/scratch", "/projects")
+    assert (c.network, c.audit_facility) == ("bridge", "local3")
+    assert c.outside_jobs == config.Limits(memory_bytes=512 << 20, cpus=0.5, pids=64)
+
+
+@pytest.mark.parametrize("document", [{**MINIMAL, "volumes": ["//scratch"]},
+                                      {**MINIMAL, "mounts": [{"source": "/a", "target": "//software"}]}])
+def test_double_slash_paths_are_not_normalised(document):
+    invalid(document)
+
+
+def test_empty_image_list_is_valid():
+    assert from_document({"images": []}).images == ()
+
+
+@pytest.mark.parametrize("network", config.NETWORKS)
+def test_networks(network):
+    assert from_document({**MINIMAL, "network": network}).network == network
+
+
+@pytest.mark.parametrize("facility", ["auth", "authpriv", "daemon", "user", "local0", "local7"])
+def test_facilities(facility):
+    assert from_document({**MINIMAL, "audit": {"facility": facility}}).audit_facility == facility
+
+
+def test_outside_jobs_can_be_refused():
+    assert from_document({**MINIMAL, "outside_jobs": {"allow": False}}).outside_jobs is None
+
+
+@pytest.mark.parametrize("document, key, reason", [
+    (None, "(top level)", "must be a mapping"),
+    ([], "(top level)", "must be a mapping"),
+    ("images: [busybox]", "(top level)", "must be a mapping"),
+    ({}, "images", "missing"),
+    ({"image": ["busybox"]}, "image", "unknown key"),
+    ({**MINIMAL, "privileged": True}, "privileged", "unknown key"),
+    ({"images": "busybox"}, "images", "must be a list"),
+    ({"images": None}, "images", "must be a list"),
+    ({"images": ["busybox", 5]}, "images[1]", "must be a non-empty string"),
+    ({"images": [""]}, "images[0]", "must be a non-empty string"),
+    ({"images": [["busybox"]]}, "images[0]", "must be a non-empty string"),
+    ({"images": ["BusyBox"]}, "images[0]", "invalid image reference"),
+    ({"images": ["busybox:latest "]}, "images[0]", "invalid image reference"),
+    ({"images": ["busybox*"]}, "images[0]", "invalid image reference"),
+    ({"images": ["b" * 300]}, "images[0]", "longer than 255"),
+    ({**MINIMAL, "engine": "/var/run/docker.sock"}, "engine", "must be a mapping"),
+    ({**MINIMAL, "engine": None}, "engine", "must be a mapping"),
+    ({**MINIMAL, "engine": {"host": "tcp://x"}}, "engine.host", "unknown key"),
+    ({**MINIMAL, "engine": {"socket": 5}}, "engine.socket", "must be a non-empty string"),
+    ({**MINIMAL, "engine": {"socket": "docker.sock"}}, "engine.socket", "normalised absolute path"),
+    ({**MINIMAL, "engine": {"socket": "tcp://1.2.3.4:2375"}}, "engine.socket", "normalised absolute path"),
+    ({**MINIMAL, "mounts": {"source": "/x"}}, "mounts", "must be a list"),
+    ({**MINIMAL, "mounts": ["/x"]}, "mounts[0]", "must be a mapping"),
+    ({**MINIMAL, "mounts": [{}]}, "mounts[0].source", "missing"),
+    ({**MINIMAL, "mounts": [{"target": "/x"}]}, "mounts[0].source", "missing"),
+    ({**MINIMAL, "mounts": [{"source": "/a"}, {"source": 7}]}, "mounts[1].source", "must be a non-empty string"),
+    ({**MINIMAL, "mounts": [{"source": "relative"}]}, "mounts[0].source", "normalised absolute path"),
+    ({**MINIMAL, "mounts": [{"source": "/a", "target": "b"}]}, "mounts[0].target", "normalised absolute path"),
+    ({**MINIMAL, "mounts": [{"source": "/a", "target": "/b:/c"}]}, "mounts[0].target", "without ':'"),
+    ({**MINIMAL, "mounts": [{"source": "/a", "read_only": "yes"}]}, "mounts[0].read_only", "true or false"),
+    ({**MINIMAL, "mounts": [{"source": "/a", "read_only": 1}]}, "mounts[0].read_only", "true or false"),
+    ({**MINIMAL, "mounts": [{"source": "/a", "ro": True}]}, "mounts[0].ro", "unknown key"),
+    ({**MINIMAL, "volumes": "/scratch"}, "volumes", "must be a list"),
+    ({**MINIMAL, "volumes": [None]}, "volumes[0]", "must be a non-empty string"),
+    ({**MINIMAL, "volumes": ["/scratch", ""]}, "volumes[1]", "must be a non-empty string"),
+    ({**MINIMAL, "volumes": ["/scratch/"]}, "volumes[0]", "not '/scratch/'"),
+    ({**MINIMAL, "volumes": ["/scratch/../etc"]}, "volumes[0]", "normalised absolute path"),
+    ({**MINIMAL, "volumes": ["/scratch/./x"]}, "volumes[0]", "normalised absolute path"),
+    ({**MINIMAL, "volumes": ["/a//b"]}, "volumes[0]", "normalised absolute path"),
+    ({**MINIMAL, "volumes": ["scratch"]}, "volumes[0]", "not 'scratch'"),
+    ({**MINIMAL, "volumes": ["~/x"]}, "volumes[0]", "normalised absolute path"),
+    ({**MINIMAL, "volumes": ["/a:b"]}, "volumes[0]", "without ':'"),
+    ({**MINIMAL, "network": "Host"}, "network", "must be one of none, bridge, host"),
+    ({**MINIMAL, "network": "container:other"}, "network", "must be one of"),
+    ({**MINIMAL, "network": None}, "network", "must be one of"),
+    ({**MINIMAL, "network": False}, "network", "must be one of"),  # YAML's unquoted `no`
+    ({**MINIMAL, "network": ["none"]}, "network", "must be one of"),
+    ({**MINIMAL, "audit": "authpriv"}, "audit", "must be a mapping"),
+    ({**MINIMAL, "audit": {"facility": "kern"}}, "audit.facility", "must be one of"),
+    ({**MINIMAL, "audit": {"facility": "AUTHPRIV"}}, "audit.facility", "must be one of"),
+    ({**MINIMAL, "audit": {"level": "info"}}, "audit.level", "unknown key"),
+    ({**MINIMAL, "outside_jobs": True}, "outside_jobs", "must be a mapping"),
+    ({**MINIMAL, "outside_jobs": {"allow": "no"}}, "outside_jobs.allow", "true or false"),
+    ({**MINIMAL, "outside_jobs": {"memory": "2GB"}}, "outside_jobs.memory", "size"),
+    ({**MINIMAL, "outside_jobs": {"memory": "1M"}}, "outside_jobs.memory", "at least 6M"),
+    ({**MINIMAL, "outside_jobs": {"memory": True}}, "outside_jobs.memory", "size"),
+    ({**MINIMAL, "outside_jobs": {"cpus": 0}}, "outside_jobs.cpus", "between"),
+    ({**MINIMAL, "outside_jobs": {"cpus": "1"}}, "outside_jobs.cpus", "between"),
+    ({**MINIMAL, "outside_jobs": {"pids": 8}}, "outside_jobs.pids", "at least 16"),
+    ({**MINIMAL, "outside_jobs": {"pids": 100.5}}, "outside_jobs.pids", "integer"),
+    ({**MINIMAL, "outside_jobs": {"swap": "1G"}}, "outside_jobs.swap", "unknown key"),
+])
+def test_invalid_documents_name_the_key(document, key, reason):
+    found_key, found_reason = invalid(document)
+    assert found_key == key and reason in found_reason
+
+
+# --- load(): the file, read only if root alone could have written it ------------------------------
+
+VALID_YAML = """\
+images:
+  - socker-test/busybox:latest
+volumes:
+  - /scratch
+mounts:
+  - source: /cluster/software
+    target: /software
+    read_only: true
+network: none
+"""
+
+
+@pytest.fixture
+def conf_dir(tmp_path):
+    directory = tmp_path / "etc" / "socker"
+    directory.mkdir(parents=True)
+    for d in (tmp_path / "etc", directory):
+        os.chmod(d, 0o755)
+    return directory
+
+
+def write_config(conf_dir, text=VALID_YAML, mode=0o644):
+    path = conf_dir / "socker.yaml"
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+def load_error(path):
+    with pytest.raises(ConfigError) as e:
+        config.load(str(path))
+    message = str(e.value)
+    assert "\n" not in message
+    return message
+
+
+def test_load_valid_file(conf_dir):
+    c = config.load(str(write_config(conf_dir)))
+    assert c.images == ("docker.io/socker-test/busybox:latest",)
+    assert c.site_mounts == (SiteMount("/cluster/software", "/software", True),)
+    assert c.volume_prefixes == ("/scratch",)
+
+
+def test_the_shipped_example_configuration_is_valid(conf_dir):
+    shipped = os.path.join(os.path.dirname(__file__), "..", "etc", "socker.yaml")
+    with open(shipped) as f:
+        c = config.load(str(write_config(conf_dir, f.read())))
+    assert "docker.io/socker-test/busybox:latest" in c.images and c.network == "none"
+
+
+def test_load_names_file_and_key(conf_dir):
+    path = write_config(conf_dir, "images: [busybox]\nmounts:\n  - source: relative\n")
+    message = load_error(path)
+    assert message.startswith(f"{path}: mounts[0].source: must be a normalised absolute path")
+
+
+def test_load_yaml_syntax_error_gives_the_line(conf_dir):
+    path = write_config(conf_dir, "images:\n  - busybox\nnetwork: [none\n")
+    assert load_error(path).startswith(f"{path}: not valid YAML at line ")
+
+
+def test_load_refuses_python_object_tags(conf_dir):
+    path = write_config(conf_dir, "images: !!python/object/apply:os.system ['touch /tmp/pwned']\n")
+    assert "not valid YAML" in load_error(path)
+
+
+def test_load_empty_file(conf_dir):
+    assert "(top level): must be a mapping" in load_error(write_config(conf_dir, ""))
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666, 0o620, 0o602])
+def test_load_refuses_file_writable_by_group_or_others(conf_dir, mode):
+    path = write_config(conf_dir, mode=mode)
+    assert load_error(path) == f"{path}: insecure: file is writable by group or others (mode {mode:04o})"
+
+
+def test_read_only_and_private_files_are_fine(conf_dir):
+    assert config.load(str(write_config(conf_dir, mode=0o400))).network == "none"
+
+
+def test_load_refuses_file_not_owned_by_root(conf_dir):
+    path = write_config(conf_dir)
+    os.chown(path, 65534, 65534)
+    assert load_error(path) == f"{path}: insecure: file is owned by uid 65534, not root"
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757, 0o777, 0o1777])
+def test_load_refuses_parent_writable_by_group_or_others(conf_dir, mode):
+    path = write_config(conf_dir)
+    os.chmod(conf_dir.parent, mode)
+    assert load_error(path).startswith(f"{conf_dir.parent}: insecure: directory is writable by group or others")
+
+
+def test_load_refuses_parent_not_owned_by_root(conf_dir):
+    path = write_config(conf_dir)
+    os.chown(conf_dir, 1000, 0)
+    assert load_error(path) == f"{conf_dir}: insecure: directory is owned by uid 1000, not root"
+
+
+def test_load_refuses_symlinked_file(conf_dir):
+    real = write_config(conf_dir)
+    link = conf_dir / "link.yaml"
+    link.symlink_to(real)
+    assert load_error(link).startswith(f"{link}: cannot open safely")
+
+
+def test_load_refuses_symlinked_directory(conf_dir):
+    path = write_config(conf_dir)
+    link = conf_dir.parent / "socker-link"
+    link.symlink_to(conf_dir)
+    assert load_error(link / path.name).startswith(f"{link}: cannot open safely")
+
+
+def test_load_refuses_a_directory(conf_dir):
+    (conf_dir / "socker.yaml").mkdir()
+    assert load_error(conf_dir / "socker.yaml").endswith("not a regular file")
+
+
+def test_load_refuses_a_fifo_without_blocking(conf_dir):
+    os.mkfifo(conf_dir / "socker.yaml", 0o644)
+    assert load_error(conf_dir / "socker.yaml").endswith("not a regular file")
+
+
+def test_load_refuses_a_file_as_a_directory(conf_dir):
+    path = write_config(conf_dir)
+    assert "cannot open safely" in load_error(path / "socker.yaml")
+
+
+def test_load_refuses_a_file_over_one_mebibyte(conf_dir):
+    path = write_config(conf_dir, "images: [busybox]\n" + "#" * (1 << 20))
+    assert load_error(path) == f"{path}: larger than {1 << 20} bytes"
+
+
+def test_a_file_of_exactly_one_mebibyte_is_read(conf_dir):
+    head = "images: [busybox]\n"
+    path = write_config(conf_dir, head + "#" * ((1 << 20) - len(head)))
+    assert config.load(str(path)).images == ("docker.io/library/busybox:latest",)
+
+
+def test_load_missing_file(conf_dir):
+    assert load_error(conf_dir / "absent.yaml") == f"{conf_dir / 'absent.yaml'}: not found"
+
+
+@pytest.mark.parametrize("path", ["etc/socker/socker.yaml", "/", "", "/etc/../etc/socker/socker.yaml"])
+def test_load_refuses_paths_that_are_not_plain_absolute(path):
+    assert load_error(path).endswith("not an absolute path")
