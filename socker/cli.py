@@ -19,6 +19,9 @@ Commands:
   run [OPTIONS] IMAGE [COMMAND [ARG...]]
                   start a container from IMAGE running COMMAND as you
   images          list the images the administrator allows on this node
+  config check [FILE]
+                  check a configuration file (default: the installed one) and
+                  the installation; print each problem, exit 1 if there are any
 
 Global options:
   -v, --verbose   say what socker does, on stderr
@@ -64,6 +67,11 @@ class ImagesRequest:
 
 
 @dataclass(frozen=True)
+class ConfigCheckRequest:
+    path: str | None  # None: the installed configuration
+
+
+@dataclass(frozen=True)
 class VersionRequest:
     pass
 
@@ -102,6 +110,10 @@ def parse(argv):
         if rest:
             raise UsageError("'socker images' takes no arguments")
         return Invocation(verbose, ImagesRequest())
+    if command == "config":
+        if rest[:1] != ["check"] or len(rest) > 2 or (len(rest) == 2 and not rest[1].startswith("/")):
+            raise UsageError("usage: socker config check [/ABSOLUTE/PATH/TO/socker.yaml]")
+        return Invocation(verbose, ConfigCheckRequest(rest[1] if len(rest) == 2 else None))
     raise UsageError(f"unknown command {command!r}; see 'socker --help'")
 
 

@@ -1,13 +1,14 @@
 """The subcommands. Imported only after the environment has been cleared: it pulls in `docker`."""
 
+import os
 import shlex
+import stat
 import sys
 
-from . import audit, cgroups, config, hostpaths, imageref, jobs, policy, runner
-from .cli import ImagesRequest, RunRequest, VersionRequest
+from . import __version__, audit, cgroups, config, hostpaths, imageref, jobs, policy, runner, securefile
+from .cli import ConfigCheckRequest, ImagesRequest, RunRequest, VersionRequest
 from .engine import Engine
 from .errors import SockerError
-from . import __version__
 
 
 class Context:
@@ -34,6 +35,8 @@ def dispatch(action, context):
         return images(context)
     if isinstance(action, VersionRequest):
         return version(context)
+    if isinstance(action, ConfigCheckRequest):
+        return config_check(action, context)
     raise AssertionError(f"unhandled action {action!r}")
 
 
@@ -100,3 +103,51 @@ def version(context):
     info = Engine(settings.socket, context.privileges).version()
     print(f"engine {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})")
     return 0
+
+
+def config_check(request, context):
+    """Report every problem with a configuration file and the installation; 1 if there is any."""
+    problems = []
+    try:
+        if request.path is None:
+            settings = context.load_config()
+        else:
+            settings = config.load(request.path)  # as the caller: no reading files through root
+    except SockerError as e:
+        settings = None
+        problems.append(str(e))
+    problems += _installation_problems(settings)
+    for problem in problems:
+        print(f"socker: {problem}")
+    print(f"config check: {len(problems)} problem(s)" if problems else "config check: ok")
+    return 1 if problems else 0
+
+
+def _installation_problems(settings):
+    problems = _distribution_problems() if "__compiled__" in globals() else []
+    if settings is not None:
+        socket_path = os.path.realpath(settings.socket)
+        try:
+            st = os.stat(socket_path)
+        except OSError as e:
+            return problems + [f"engine socket {settings.socket}: {e.strerror}"]
+        if not stat.S_ISSOCK(st.st_mode):
+            problems.append(f"engine socket {settings.socket}: not a socket")
+        elif st.st_mode & stat.S_IWOTH:
+            problems.append(f"engine socket {settings.socket}: writable by everyone, which gives everyone root")
+        problems += securefile.path_problems(os.path.dirname(socket_path), "directory")
+    return problems
+
+
+def _distribution_problems():
+    """The compiled binary, and every module and library it loads from beside it."""
+    binary = os.path.realpath("/proc/self/exe")
+    problems = securefile.path_problems(binary, "the socker binary")
+    for directory, subdirectories, files in os.walk(os.path.dirname(binary)):
+        for name in subdirectories + files:
+            path = os.path.join(directory, name)
+            st = os.lstat(path)
+            reason = None if stat.S_ISLNK(st.st_mode) else securefile.problem(st, "file")
+            if reason:
+                problems.append(f"{path}: {reason}")
+    return problems

@@ -24,6 +24,25 @@ def problem(st, kind):
     return None
 
 
+def path_problems(path, kind):
+    """Every reason why `path` or a directory above it cannot be trusted (empty if none)."""
+    found = []
+    parts = PurePosixPath(path).parts
+    for depth in range(1, len(parts) + 1):
+        here = str(PurePosixPath(*parts[:depth]))
+        try:
+            st = os.lstat(here)
+        except OSError as e:
+            return found + [f"{here}: {e.strerror}"]
+        if stat.S_ISLNK(st.st_mode):
+            found.append(f"{here}: is a symbolic link")
+            continue
+        reason = problem(st, kind if depth == len(parts) else "directory")
+        if reason:
+            found.append(f"{here}: {reason}")
+    return found
+
+
 def read_trusted(path, max_bytes=MAX_BYTES):
     """Return the contents of the root-owned file at absolute `path`."""
     parts = PurePosixPath(path).parts

@@ -216,3 +216,16 @@ def test_verbose_before_run_is_global_and_v_after_run_is_a_volume():
 
 def test_last_workdir_wins_and_is_not_checked_here():
     assert run("-w", "/a", "--workdir", "relative", "busybox").workdir == "relative"
+
+
+@pytest.mark.parametrize("argv, path", [(["config", "check"], None),
+                                        (["config", "check", "/etc/socker/other.yaml"], "/etc/socker/other.yaml")])
+def test_config_check(argv, path):
+    assert cli.parse(argv).action == cli.ConfigCheckRequest(path)
+
+
+@pytest.mark.parametrize("argv", [["config"], ["config", "show"], ["config", "check", "relative.yaml"],
+                                  ["config", "check", "/a", "/b"]])
+def test_config_check_usage(argv):
+    with pytest.raises(UsageError, match="socker config check"):
+        cli.parse(argv)
