@@ -161,3 +161,36 @@ def _empty(path):
 
 def image_config(image):
     return json.loads(docker("image", "inspect", image))[0]
+
+
+# ------------------------------------------------------------------ Slurm
+
+FINISHED_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED"}
+
+
+def sbatch(name, script, *options, output):
+    """Submit `script` (a shell command line) as user `name`; returns the job id."""
+    result = run_as(name, ["sbatch", "--parsable", "-o", str(output), *options, "--wrap", script])
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode().strip().split(";")[0]
+
+
+def job_state(job_id):
+    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True).stdout
+    for field in out.split():
+        if field.startswith("JobState="):
+            return field.split("=", 1)[1]
+    return "GONE"
+
+
+def wait_job(job_id, timeout=120):
+    assert wait_until(lambda: job_state(job_id) in FINISHED_STATES | {"GONE"}, timeout, interval=0.5), \
+        f"job {job_id} still {job_state(job_id)}"
+
+
+def job_containers(job_id):
+    return docker("ps", "-aq", "--filter", "label=socker", "--filter", f"label=socker.job={job_id}").split()
+
+
+def job_cgroup_dirs(job_id):
+    return [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/slurm*/uid_*/job_{job_id}")]

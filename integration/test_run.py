@@ -46,8 +46,8 @@ def test_image_user_root_is_ignored():
 def test_setuid_file_in_image_gives_no_root():
     alice = str(user(ALICE).pw_uid)
     # The image's /bin/suid-busybox is setuid root: without no-new-privileges `id -u` would print 0.
-    direct = socker(ALICE, "run", ROOTUSER_IMAGE, "/bin/suid-busybox", "id", "-u")
-    assert direct.stdout.decode().split() == [alice]
+    direct = socker(ALICE, "run", ROOTUSER_IMAGE, "sh", "-c", "exec -a id /bin/suid-busybox -u")
+    assert direct.stdout.decode().split() == [alice], direct.stderr
     su = socker(ALICE, "run", ROOTUSER_IMAGE, "sh", "-c", "exec -a su /bin/suid-busybox -c 'id -u'")
     assert su.returncode != 0 and "0" not in su.stdout.decode().split()
 

@@ -62,7 +62,7 @@ def run(request, context):
         audit.record(settings.audit_facility, {**fields, "result": "refused", "reason": str(e)})
         raise
     fields["image_id"] = image_id
-    name = runner.container_name(identity.uid)
+    name = runner.container_name(identity.uid, job)
     context.say(f"{spec.image} is {image_id}; container {name}")
     for mount in spec.mounts:
         context.say(f"mount {mount.source} at {mount.target}{' read-only' if mount.read_only else ''}")

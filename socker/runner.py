@@ -9,6 +9,7 @@ without doing so itself (SIGKILL, OOM killer, a crash).
 
 import errno
 import os
+import re
 import secrets
 import select
 import signal
@@ -30,8 +31,10 @@ _STDOUT, _STDERR = 1, 2
 _GUARDIAN_PATIENCE = 10.0
 
 
-def container_name(uid):
-    return f"socker-{uid}-{secrets.token_hex(6)}"
+def container_name(uid, job):
+    """socker-UID-HEX, or socker-UID-jJOB-HEX in a job, so that the epilog finds the job's state."""
+    job_part = f"j{re.sub(r'[^A-Za-z0-9_.-]', '_', job.job_id)}-" if job else ""
+    return f"socker-{uid}-{job_part}{secrets.token_hex(6)}"
 
 
 def run(spec, image_id, name, engine, identity, privileges, config, audit_fields, placement):
