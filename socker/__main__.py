@@ -23,8 +23,9 @@ def main(argv=None):
         privs = privileges.Privileges(identity)
         privs.harden()
         caller_env = environ.take_environment()
-        if privs.setuid and not sys.flags.ignore_environment:
-            raise SockerError("this socker binary was built without -E and must not be installed setuid")
+        if privs.setuid and not (sys.flags.ignore_environment and sys.flags.isolated):
+            raise SockerError("this socker binary's interpreter reads the environment: "
+                              "it must not be installed setuid (rebuild with packaging/build)")
         invocation = cli.parse(sys.argv[1:] if argv is None else argv)
         if isinstance(invocation.action, cli.HelpRequest):
             print(invocation.action.text, end="")
@@ -37,6 +38,10 @@ def main(argv=None):
         return EXIT_SOCKER_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `socker images | head`: the reader left; say nothing more, not even at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _one_line(message):
