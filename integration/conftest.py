@@ -70,6 +70,18 @@ def popen_socker(name, *args, cwd=None, env=None, **kwargs):
     return subprocess.Popen(argv, cwd=cwd, env=environment, **kwargs)
 
 
+def refused(result, *phrases):
+    """socker said no: status 125, one line on stderr naming the problem, nothing on stdout, no container."""
+    assert result.returncode == 125, (result.returncode, result.stdout, result.stderr)
+    message = result.stderr.decode()
+    assert message.startswith("socker: ") and message.count("\n") == 1, message
+    for phrase in phrases:
+        assert phrase in message, message
+    assert result.stdout == b""
+    assert not socker_containers()
+    return message
+
+
 def docker(*args):
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 

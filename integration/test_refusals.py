@@ -5,20 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ABSENT_IMAGE, ALICE, CONFIG, FORBIDDEN_IMAGE, IMAGE, TEST_CONFIG, socker,
-                      socker_containers, user)
-
-
-def refused(result, *phrases):
-    """socker said no: status 125, one line on stderr naming the problem, nothing on stdout."""
-    assert result.returncode == 125, (result.returncode, result.stdout, result.stderr)
-    message = result.stderr.decode()
-    assert message.startswith("socker: ") and message.count("\n") == 1, message
-    for phrase in phrases:
-        assert phrase in message, message
-    assert result.stdout == b""
-    assert not socker_containers()
-    return message
+from conftest import ABSENT_IMAGE, ALICE, CONFIG, FORBIDDEN_IMAGE, IMAGE, TEST_CONFIG, refused, socker, user
 
 
 @pytest.mark.parametrize("args", [

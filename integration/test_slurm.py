@@ -2,12 +2,11 @@
 
 import re
 import subprocess
-import time
 
 import pytest
 
-from conftest import (ALICE, BOB, IMAGE, SOCKER, job_cgroup_dirs, job_containers, job_state, run_as, sbatch,
-                      socker, socker_containers, user, wait_job, wait_until)
+from conftest import (ALICE, BOB, IMAGE, SOCKER, job_cgroup_dirs, job_containers, job_state, sbatch, socker, user,
+                      wait_job, wait_until)
 
 HOG = "dd if=/dev/zero of=/dev/null bs=300M count=1"  # touches a 300 MB buffer
 

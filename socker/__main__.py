@@ -7,6 +7,7 @@
 4. argv is parsed; only then is the configuration read and the engine used.
 """
 
+import fcntl
 import os
 import sys
 
@@ -36,6 +37,9 @@ def main(argv=None):
     except SockerError as e:
         print(f"socker: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_SOCKER_FAILED
+    except OSError as e:  # a failure no module turned into a SockerError: still one line
+        print(f"socker: {_one_line(str(e))}", file=sys.stderr)
+        return EXIT_SOCKER_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -50,11 +54,17 @@ def _one_line(message):
 
 
 def _ensure_standard_descriptors():
-    for fd in (0, 1, 2):
+    # glibc fills closed 0-2 of a setuid program with /dev/null, but 1 and 2 read-only.
+    for fd, usable in ((0, (os.O_RDONLY, os.O_RDWR)), (1, (os.O_WRONLY, os.O_RDWR)), (2, (os.O_WRONLY, os.O_RDWR))):
         try:
-            os.fstat(fd)
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE in usable:
+                continue
         except OSError:
-            os.open(os.devnull, os.O_RDWR)  # takes the lowest free descriptor: this one
+            pass
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
     if sys.stdout is None:
         sys.stdout = open(1, "w", closefd=False)
     if sys.stderr is None:

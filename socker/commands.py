@@ -58,6 +58,7 @@ def run(request, context):
         spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
         image_id = engine.require_image(spec.image, request.image)
         placement = cgroups.place(job)
+        descriptors = hostpaths.pin(spec.mounts)
     except SockerError as e:
         audit.record(settings.audit_facility, {**fields, "result": "refused", "reason": str(e)})
         raise
@@ -71,13 +72,15 @@ def run(request, context):
                 else f"outside any job: limits {spec.limits}")
     status = None
     try:
-        status, oom_killed = runner.run(spec, image_id, name, engine, identity, context.privileges,
+        status, oom_killed = runner.run(spec, descriptors, image_id, name, engine, identity, context.privileges,
                                         settings, fields, placement)
         if oom_killed:
             limit = "the job's memory limit" if job else "the memory limit for containers outside jobs"
             print(f"socker: the container was killed: {limit} was reached", file=sys.stderr)
         return status
     finally:
+        for fd in descriptors:
+            os.close(fd)
         result = "exited" if status is not None else "failed"
         audit.record(settings.audit_facility, {**fields, "result": result, "status": status})
 

@@ -4,10 +4,17 @@ Called while the effective uid is the caller's, so a path the caller cannot
 reach is missing here, and nothing is ever created.
 """
 
+import ctypes
+import dataclasses
 import os
 import stat
 
+from .errors import HostPathError
 from .policy import HostView
+
+_STAGING = "mounts"
+_MS_BIND, _MS_REC, _MNT_DETACH = 0x1000, 0x4000, 2
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def look(paths):
@@ -25,8 +32,79 @@ def _resolve(path):
         mode = os.stat(real).st_mode
     except (OSError, ValueError):
         return None
+    # Mounting must not let the caller reach into what they cannot open themselves.
     if stat.S_ISDIR(mode):
-        return real, "dir"
+        return (real, "dir") if os.access(real, os.R_OK | os.X_OK, effective_ids=True) else None
     if stat.S_ISREG(mode):
-        return real, "file"
+        return (real, "file") if os.access(real, os.R_OK, effective_ids=True) else None
     return real, "other"
+
+
+def pin(mounts):
+    """Open each mount's source, as the caller; returns the descriptors, in order.
+
+    The engine resolves a bind source by path, as root, when the container starts: a caller
+    who can write a directory on that path could swap it for a symlink after it was checked.
+    The descriptor holds the very object that was checked, whatever later happens to the path;
+    `stage` mounts it where the caller cannot reach.
+    """
+    descriptors = []
+    try:
+        for mount in mounts:
+            fd = os.open(mount.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            descriptors.append(fd)
+            kind = stat.S_IFMT(os.fstat(fd).st_mode)
+            if kind not in (stat.S_IFDIR, stat.S_IFREG) or os.readlink(f"/proc/self/fd/{fd}") != mount.source:
+                raise HostPathError(f"{mount.source} changed while socker was checking it")
+    except (OSError, HostPathError) as e:
+        for fd in descriptors:
+            os.close(fd)
+        if isinstance(e, HostPathError):
+            raise
+        raise HostPathError(f"{mount.source}: {e.strerror}") from e
+    return descriptors
+
+
+def stage(mounts, descriptors, directory):
+    """Bind each pinned source at DIRECTORY/mounts/N, which only root can reach; needs root.
+
+    Returns the mounts with those paths as sources: nothing the caller can write lies on them.
+    """
+    staging = os.path.join(directory, _STAGING)
+    os.mkdir(staging, 0o700)
+    staged = []
+    for index, (mount, fd) in enumerate(zip(mounts, descriptors)):
+        point = os.path.join(staging, str(index))
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.mkdir(point, 0o700)
+        else:
+            os.close(os.open(point, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        if _libc.mount(f"/proc/self/fd/{fd}".encode(), point.encode(), None, _MS_BIND | _MS_REC, None) != 0:
+            raise HostPathError(f"cannot bind {mount.source}: {os.strerror(ctypes.get_errno())}")
+        staged.append(dataclasses.replace(mount, source=point))
+    return tuple(staged)
+
+
+def unstage(directory):
+    """Undo `stage`; needs root. Never recurses: a point still mounted is left alone."""
+    staging = os.path.join(directory, _STAGING)
+    try:
+        points = os.listdir(staging)
+    except FileNotFoundError:
+        return
+    for name in points:
+        point = os.path.join(staging, name)
+        _libc.umount2(point.encode(), _MNT_DETACH)
+        try:
+            if os.path.ismount(point):
+                continue
+            if os.path.isdir(point):
+                os.rmdir(point)
+            else:
+                os.unlink(point)
+        except OSError:
+            pass
+    try:
+        os.rmdir(staging)
+    except OSError:
+        pass

@@ -7,6 +7,7 @@ that the caller cannot kill it, removes the container if socker dies
 without doing so itself (SIGKILL, OOM killer, a crash).
 """
 
+import dataclasses
 import errno
 import os
 import re
@@ -18,7 +19,7 @@ import termios
 import time
 import tty
 
-from . import audit, cgroups, userdb
+from . import audit, cgroups, hostpaths, userdb
 from .engine import Engine
 from .errors import EngineError
 
@@ -37,12 +38,18 @@ def container_name(uid, job):
     return f"socker-{uid}-{job_part}{secrets.token_hex(6)}"
 
 
-def run(spec, image_id, name, engine, identity, privileges, config, audit_fields, placement):
-    """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind."""
+def run(spec, descriptors, image_id, name, engine, identity, privileges, config, audit_fields, placement):
+    """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind.
+
+    `descriptors` hold the sources of spec.mounts, opened by hostpaths.pin.
+    """
     guardian = Guardian(name, config, audit_fields, privileges, placement)
     container_id = None
     try:
         extra_mounts = userdb.write(identity, name, privileges)
+        with privileges.elevated():
+            mounts = hostpaths.stage(spec.mounts, descriptors, userdb.state_directory(name))
+        spec = dataclasses.replace(spec, mounts=mounts)
         container_id = engine.create(spec, image_id, name, extra_mounts, placement.parent)
         guardian.tell(container_id)
         audit_fields["container"] = container_id[:12]
@@ -58,6 +65,7 @@ def run(spec, image_id, name, engine, identity, privileges, config, audit_fields
 
 def _tidy(name, placement):
     """Remove what socker created on the host for container `name`; needs root."""
+    hostpaths.unstage(userdb.state_directory(name))
     userdb.remove(name)
     cgroups.remove_if_empty(placement.created)
 

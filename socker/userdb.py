@@ -37,10 +37,15 @@ def _field(text):
     return "".join(" " if c in ":\n" or not c.isprintable() else c for c in text)
 
 
+def state_directory(name):
+    """The root-only state directory of container `name`."""
+    return os.path.join(STATE_DIR, name)
+
+
 def write(identity, name, privileges):
     """Write the files for container `name`; returns the mounts that put them in place."""
     passwd, group = render(identity)
-    directory = os.path.join(STATE_DIR, name)
+    directory = state_directory(name)
     with privileges.elevated():
         try:
             _make_state_dir()
@@ -60,7 +65,7 @@ def write(identity, name, privileges):
 
 def remove(name):
     """Remove the files of container `name`; the caller must hold root. Missing files are fine."""
-    directory = os.path.join(STATE_DIR, name)
+    directory = state_directory(name)
     for filename in ("passwd", "group"):
         try:
             os.unlink(os.path.join(directory, filename))

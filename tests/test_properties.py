@@ -7,7 +7,7 @@ allowed prefix or the site's mounts, never over a protected path.
 
 import posixpath
 
-from hypothesis import assume, event, given, settings, strategies as st
+from hypothesis import event, given, settings, strategies as st
 
 from conftest import ALLOWED_IMAGES, CALLER_ENV, IDENTITY, JOB, SITE_MOUNT, fake_realpath, host_for, make_config
 from socker import cli, policy
