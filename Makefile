@@ -3,21 +3,31 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3.11
 TEST_VENV := build/test-venv
 
-.PHONY: demo check up install unit integration clean
+.PHONY: demo check up build install rpm unit integration clean
 
 demo: install
 	@echo "== socker run as socker-alice, outside any job"
 	cd /home/socker-alice && runuser -u socker-alice -- /usr/local/bin/socker run socker-test/busybox:latest \
 	    sh -c 'echo "in the container: $$(id)"; echo "on the host she is: $$USER, home $$HOME"'
 
-check: install unit integration
+check: install rpm unit integration
 
 up:
 	integration/up
 
-install: up
+build:
 	packaging/build
+
+install: up build
 	packaging/install
+
+# The RPM packages the distribution packaging/build made (rpmbuild does not recompile it).
+rpm: build
+	command -v rpmbuild >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rpm >/dev/null
+	rm -rf build/rpm
+	rpmbuild -bb socker.spec --define "_topdir $(CURDIR)/build/rpm" --define "sockersrc $(CURDIR)" \
+	    >build/rpmbuild.log 2>&1 || { tail -20 build/rpmbuild.log; exit 1; }
+	ls build/rpm/RPMS/*/socker-*.rpm
 
 $(TEST_VENV)/ready: packaging/requirements.txt tests/requirements.txt
 	$(PYTHON) -m venv $(TEST_VENV)
