@@ -8,7 +8,7 @@ TEST_VENV := build/test-venv
 demo: install
 	@echo "== socker run as socker-alice, outside any job"
 	cd /home/socker-alice && runuser -u socker-alice -- /usr/local/bin/socker run socker-test/busybox:latest \
-	    sh -c 'echo "in the container: $$(id)"; echo "on the host she is: $$USER, home $$HOME"'
+	    sh -c 'echo "in the container: $$(id)"; echo "USER=$$USER HOME=$$HOME"'
 	@echo "== the same inside a Slurm job: sbatch --mem=100M -c 1 integration/demo-job"
 	cd /home/socker-alice && runuser -u socker-alice -- sbatch -W --mem=100M -c 1 -o socker-demo.out \
 	    $(CURDIR)/integration/demo-job >/dev/null && cat socker-demo.out && rm -f socker-demo.out
