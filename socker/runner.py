@@ -130,43 +130,24 @@ class _Session:
         sock.setblocking(False)
         poller = select.poll()
         poller.register(self.signals.wakeup_fd, select.POLLIN)
-        reading_stdin = self.spec.interactive
-        if reading_stdin:
-            poller.register(0, select.POLLIN)
-        to_container = b""
+        stdin = _Stdin(poller) if self.spec.interactive else None
         frames = bytearray(received)
         self._deliver(frames)
         while True:
-            sock_events = select.POLLIN | (select.POLLOUT if to_container else 0)
-            poller.register(sock, sock_events)
+            poller.register(sock, select.POLLIN | (select.POLLOUT if stdin and stdin.wants_to_send else 0))
             for fd, events in _poll(poller):
                 if fd == self.signals.wakeup_fd:
                     self._forward(self.signals.take())
                 elif fd == 0:
-                    data = _read_stdin()
-                    if data:
-                        to_container += data
-                        if len(to_container) >= 4 * _CHUNK:
-                            poller.unregister(0)  # back-pressure until the container reads
-                            reading_stdin = False
-                    else:
-                        poller.unregister(0)
-                        reading_stdin = None  # EOF: close our side once everything is sent
+                    stdin.read()
                 elif events & (select.POLLIN | select.POLLHUP | select.POLLERR):
                     data = _recv(sock)
-                    if not data:
+                    if data == b"":
                         return
-                    frames += data
+                    frames += data or b""
                     self._deliver(frames)
-                if fd == sock.fileno() and events & select.POLLOUT and to_container:
-                    to_container = to_container[_send(sock, to_container):]
-            if self.spec.interactive:
-                if reading_stdin is False and len(to_container) < _CHUNK:
-                    poller.register(0, select.POLLIN)
-                    reading_stdin = True
-                if reading_stdin is None and not to_container:
-                    sock.shutdown(socket.SHUT_WR)
-                    reading_stdin = "closed"
+                if fd == sock.fileno() and events & select.POLLOUT:
+                    stdin.send(sock)
 
     def _deliver(self, buffer):
         """Write complete frames in `buffer` to stdout/stderr and drop them from it."""
@@ -239,13 +220,46 @@ def _poll(poller):
             continue
 
 
-def _read_stdin():
-    try:
-        return os.read(0, _CHUNK)
-    except BlockingIOError:
-        return None
-    except OSError:
-        return b""
+class _Stdin:
+    """The caller's stdin on its way to the container, with back-pressure and end-of-file.
+
+    States: reading; paused (too much not yet sent); eof (read all, sending the rest);
+    closed (our side of the stream shut, so the container's stdin ends).
+    """
+
+    def __init__(self, poller):
+        self._poller = poller
+        self.pending = b""
+        self._state = "reading"
+        poller.register(0, select.POLLIN)
+
+    @property
+    def wants_to_send(self):
+        return bool(self.pending) or self._state == "eof"
+
+    def read(self):
+        try:
+            data = os.read(0, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self.pending += data
+        if not data:
+            self._poller.unregister(0)
+            self._state = "eof"
+        elif len(self.pending) >= 4 * _CHUNK:
+            self._poller.unregister(0)
+            self._state = "paused"
+
+    def send(self, sock):
+        self.pending = self.pending[_send(sock, self.pending):] if self.pending else b""
+        if self._state == "paused" and len(self.pending) < _CHUNK:
+            self._poller.register(0, select.POLLIN)
+            self._state = "reading"
+        elif self._state == "eof" and not self.pending:
+            sock.shutdown(socket.SHUT_WR)
+            self._state = "closed"
 
 
 def _recv(sock):
