@@ -4,6 +4,7 @@ The path is fixed here, at build time; the caller cannot choose another file.
 """
 
 import posixpath
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -42,6 +43,8 @@ class Config:
     site_mounts: tuple  # of SiteMount
     volume_prefixes: tuple  # host directories under which users may bind-mount
     network: str
+    ipc: str  # "private", or "host" for shared memory between the containers of an MPI job
+    environment_prefixes: tuple  # the caller's variables with these prefixes enter the container
     audit_facility: str
     outside_jobs: Limits | None  # None: refuse to run outside a batch job
 
@@ -70,7 +73,8 @@ class _Invalid(Exception):
 def from_document(document):
     """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
     top = _mapping(document, "(top level)", required={"images"},
-                   optional={"engine", "mounts", "volumes", "network", "audit", "outside_jobs"})
+                   optional={"engine", "mounts", "volumes", "network", "ipc", "environment_prefixes", "audit",
+                             "outside_jobs"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
     audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
     images = tuple(_image(v, f"images[{i}]") for i, v in enumerate(_list(top["images"], "images")))
@@ -82,6 +86,9 @@ def from_document(document):
         volume_prefixes=tuple(_absolute_path(v, f"volumes[{i}]")
                               for i, v in enumerate(_list(top.get("volumes", []), "volumes"))),
         network=_choice(top.get("network", "none"), "network", NETWORKS),
+        ipc=_choice(top.get("ipc", "private"), "ipc", ("private", "host")),
+        environment_prefixes=tuple(_prefix(v, f"environment_prefixes[{i}]") for i, v in
+                                   enumerate(_list(top.get("environment_prefixes", []), "environment_prefixes"))),
         audit_facility=_choice(audit_section.get("facility", "authpriv"), "audit.facility",
                                tuple(audit.FACILITIES)),
         outside_jobs=_outside_jobs(top.get("outside_jobs", {})),
@@ -152,6 +159,12 @@ def _absolute_path(value, key):
     if not path.startswith("/") or path.startswith("//") or posixpath.normpath(path) != path or ":" in path:
         raise _Invalid(key, f"must be a normalised absolute path without ':', not {path!r}")
     return path
+
+
+def _prefix(value, key):
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise _Invalid(key, "must be the start of a variable name, such as OMPI_")
+    return value
 
 
 def _choice(value, key, choices):

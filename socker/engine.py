@@ -82,7 +82,7 @@ class Engine:
             "Devices": [],
             "Init": True,
             "NetworkMode": spec.network,
-            "IpcMode": "private",
+            "IpcMode": spec.ipc,
             "PidMode": "",
             "UTSMode": "",
             "UsernsMode": "",

@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from . import imageref
+from . import cli, imageref
 from .errors import HostPathError, PolicyError, UsageError
 
 # Container paths a user may not mount over or work in: the kernel's interfaces and the
@@ -47,6 +47,7 @@ class ContainerSpec:
     interactive: bool
     tty: bool
     network: str
+    ipc: str
     labels: dict
     limits: object  # config.Limits outside a job; None inside one, where the job's cgroups bind
 
@@ -85,12 +86,13 @@ def authorize(request, config, identity, host, caller_env, job):
         uid=identity.uid,
         gid=identity.gid,
         groups=identity.groups,
-        env=_environment(request, identity, caller_env),
+        env=_environment(request, identity, caller_env, config.environment_prefixes),
         mounts=tuple(mounts),
         workdir=workdir,
         interactive=request.interactive,
         tty=request.tty,
         network=config.network,
+        ipc=config.ipc,
         labels=container_labels(identity, job),
         limits=config.outside_jobs if job is None else None,
     )
@@ -185,8 +187,11 @@ def _check_targets(mounts):
         seen.add(mount.target)
 
 
-def _environment(request, identity, caller_env):
+def _environment(request, identity, caller_env, prefixes):
     env = {"HOME": identity.home, "USER": identity.name, "LOGNAME": identity.name}
+    # What an MPI launcher tells its ranks (OMPI_*, PMIX_*, ...), where the admin allows it.
+    env.update({name: value for name, value in sorted(caller_env.items()) if name.startswith(tuple(prefixes))
+                and cli.ENV_NAME.match(name)})
     if request.tty and "TERM" in caller_env:
         env["TERM"] = caller_env["TERM"]
     for name, value in request.env:

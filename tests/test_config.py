@@ -287,3 +287,12 @@ def test_load_missing_file(conf_dir):
 @pytest.mark.parametrize("path", ["etc/socker/socker.yaml", "/", "", "/etc/../etc/socker/socker.yaml"])
 def test_load_refuses_paths_that_are_not_plain_absolute(path):
     assert load_error(path).endswith("not an absolute path")
+
+
+def test_mpi_settings():
+    c = config.from_document({**MINIMAL, "ipc": "host", "environment_prefixes": ["OMPI_", "PMIX_"]})
+    assert (c.ipc, c.environment_prefixes) == ("host", ("OMPI_", "PMIX_"))
+    assert config.from_document(MINIMAL).environment_prefixes == ()
+    for bad in ({"ipc": "shareable"}, {"environment_prefixes": ["OMPI-"]}, {"environment_prefixes": "OMPI_"}):
+        with pytest.raises(config._Invalid):
+            config.from_document({**MINIMAL, **bad})

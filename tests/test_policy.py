@@ -20,7 +20,7 @@ def test_plain_run():
     assert authorize_run(IMAGE, "id", "-u") == ContainerSpec(
         image="docker.io/library/busybox:1.36", command=("id", "-u"), uid=1000, gid=1000, groups=(100, 2000),
         env=("HOME=/home/alice", "USER=alice", "LOGNAME=alice"), mounts=(HOME,), workdir="/home/alice",
-        interactive=False, tty=False, network="none", labels={"socker": "1", "socker.uid": "1000"},
+        interactive=False, tty=False, network="none", ipc="private", labels={"socker": "1", "socker.uid": "1000"},
         limits=CONFIG.outside_jobs)
 
 
@@ -320,3 +320,18 @@ def test_environment(args, caller_env, expected):
 def test_caller_variables_are_not_passed_unless_asked_for():
     names = {entry.partition("=")[0] for entry in authorize_run("-it", IMAGE).env}
     assert names == {"HOME", "USER", "LOGNAME", "TERM"}
+
+
+def test_launcher_environment_passes_only_with_the_admins_prefixes():
+    launcher = {"OMPI_COMM_WORLD_RANK": "3", "PMIX_RANK": "3", "SLURM_PROCID": "3", "LD_PRELOAD": "/x.so",
+                "OMPI_BAD-NAME": "x"}
+    plain = authorize_run(IMAGE, caller_env=launcher)
+    assert not any(e.startswith(("OMPI_", "PMIX_", "SLURM_", "LD_")) for e in plain.env)
+    mpi = authorize_run(IMAGE, caller_env=launcher, config=make_config(environment_prefixes=("OMPI_", "PMIX_")))
+    assert {"OMPI_COMM_WORLD_RANK=3", "PMIX_RANK=3"} <= set(mpi.env)
+    assert not any(e.startswith(("SLURM_", "LD_", "OMPI_BAD")) for e in mpi.env)
+
+
+def test_ipc_comes_from_the_config():
+    assert authorize_run(IMAGE).ipc == "private"
+    assert authorize_run(IMAGE, config=make_config(ipc="host")).ipc == "host"
