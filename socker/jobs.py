@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from .errors import JobError
 
 # Slurm cgroup/v1: /slurm_<node>/uid_<uid>/job_<id>/step_<step>[/task_<n>]; older: /slurm/uid_...
-# Slurm cgroup/v2: .../slurmstepd.scope/job_<id>/step_<step>/user/task_<n>
+# Slurm cgroup/v2: .../slurmstepd.scope/job_<id>/step_<step>/user/task_<n>; a Slurm built with
+#   --enable-multiple-slurmd (Debian's) names the scope <node>_slurmstepd.scope
 # PBS Pro: /pbs_jobs.service/jobid/<jobid> (v1 and v2); older PBS Pro v1: /pbspro/<jobid>
 # Torque: /torque/<jobid>[/...]; LSF: /lsf/<cluster>/job.<jobid>.<index>.<time>[/...]
 LAYOUTS = (
     ("slurm", re.compile(r"/slurm(?:_[^/]+)?/uid_(?P<uid>\d+)/job_(?P<job>\d+)/step_(?P<step>[a-z0-9_]+)"
                          r"(?:/task_(?P<task>\d+))?\Z")),
-    ("slurm", re.compile(r"(?:/[^/]+)*/slurmstepd\.scope/job_(?P<job>\d+)/step_(?P<step>[a-z0-9_]+)"
+    ("slurm", re.compile(r"(?:/[^/]+)*/(?:[^/]+_)?slurmstepd\.scope/job_(?P<job>\d+)/step_(?P<step>[a-z0-9_]+)"
                          r"/user/task_(?P<task>\d+|special)\Z")),
     ("pbs", re.compile(r"/pbs_jobs\.service/jobid/(?P<job>[0-9]+(?:\[[0-9]*\])?\.[A-Za-z0-9.-]+)\Z")),
     ("pbs", re.compile(r"/pbspro/(?P<job>[0-9]+(?:\[[0-9]*\])?\.[A-Za-z0-9.-]+)\Z")),
@@ -27,7 +28,7 @@ LAYOUTS = (
     ("lsf", re.compile(r"/lsf/[A-Za-z0-9_.-]+/job\.(?P<job>[0-9]+)\.(?P<index>[0-9]+)\.[0-9]+(?:/[^/]+)*\Z")),
 )
 # Directory names that mean "this is a scheduler's cgroup", to tell a malformed path from no job.
-_SCHEDULER_MARKS = re.compile(r"/(?:slurm[^/]*|slurmstepd\.scope|pbs_jobs\.service|pbspro|torque|lsf)(?:/|\Z)")
+_SCHEDULER_MARKS = re.compile(r"/(?:slurm[^/]*|[^/]*_slurmstepd\.scope|pbs_jobs\.service|pbspro|torque|lsf)(?:/|\Z)")
 # The controllers whose limits bind a job; the container is placed below the job's cgroup in each.
 BINDING_CONTROLLERS = ("memory", "cpuset", "cpuacct", "cpu", "pids", "freezer", "devices", "blkio")
 

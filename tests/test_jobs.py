@@ -19,6 +19,8 @@ SLURM_V1 = """\
 """
 SLURM_V1_BATCH = SLURM_V1.replace("step_0", "step_batch").replace("task_1", "task_0")
 SLURM_V2 = "0::/system.slice/slurmstepd.scope/job_42/step_3/user/task_0\n"
+# Slurm built with --enable-multiple-slurmd (Debian 12's 22.05) prefixes the scope with the node's name.
+SLURM_V2_NODE = "0::/system.slice/node-1_slurmstepd.scope/job_42/step_batch/user/task_0\n"
 PBS_V2 = "0::/pbs_jobs.service/jobid/1234.pbs-server\n"
 PBS_V1 = "7:memory:/pbs_jobs.service/jobid/1234.pbs-server\n3:cpuset:/pbs_jobs.service/jobid/1234.pbs-server\n"
 PBSPRO_V1 = "7:memory:/pbspro/1234.head\n3:cpuset:/pbspro/1234.head\n"
@@ -33,6 +35,7 @@ DOCKER = "4:memory:/docker/abc\n0::/docker/abc\n"
     (SLURM_V1, "slurm", "42", "0", "/slurm_node1/uid_1001/job_42/step_0/task_1"),
     (SLURM_V1_BATCH, "slurm", "42", "batch", "/slurm_node1/uid_1001/job_42/step_batch/task_0"),
     (SLURM_V2, "slurm", "42", "3", "/system.slice/slurmstepd.scope/job_42/step_3/user/task_0"),
+    (SLURM_V2_NODE, "slurm", "42", "batch", "/system.slice/node-1_slurmstepd.scope/job_42/step_batch/user/task_0"),
     (PBS_V2, "pbs", "1234.pbs-server", None, "/pbs_jobs.service/jobid/1234.pbs-server"),
     (PBS_V1, "pbs", "1234.pbs-server", None, "/pbs_jobs.service/jobid/1234.pbs-server"),
     (PBSPRO_V1, "pbs", "1234.head", None, "/pbspro/1234.head"),
@@ -76,6 +79,15 @@ def test_controllers_naming_different_jobs_are_refused():
 def test_malformed_scheduler_paths_are_errors_not_no_job(path):
     with pytest.raises(JobError, match="unknown layout"):
         find_job(f"4:memory:{path}\n", UID)
+
+
+@pytest.mark.parametrize("path", [
+    "/system.slice/node-1_slurmstepd.scope/job_42",  # the job, not a task of a step
+    "/system.slice/node-1_slurmstepd.scope/job_42/step_0/slurm",  # slurmstepd's own cgroup
+])
+def test_malformed_slurm_v2_paths_with_a_node_prefix_are_errors_not_no_job(path):
+    with pytest.raises(JobError, match="unknown layout"):
+        find_job(f"0::{path}\n", UID)
 
 
 def test_environment_is_not_consulted(monkeypatch):
