@@ -43,7 +43,6 @@ class Config:
     site_mounts: tuple  # of SiteMount
     volume_prefixes: tuple  # host directories under which users may bind-mount
     network: str
-    ipc: str  # "private", or "host" for shared memory between the containers of an MPI job
     environment_prefixes: tuple  # the caller's variables with these prefixes enter the container
     audit_facility: str
     outside_jobs: Limits | None  # None: refuse to run outside a batch job
@@ -73,7 +72,7 @@ class _Invalid(Exception):
 def from_document(document):
     """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
     top = _mapping(document, "(top level)", required={"images"},
-                   optional={"engine", "mounts", "volumes", "network", "ipc", "environment_prefixes", "audit",
+                   optional={"engine", "mounts", "volumes", "network", "environment_prefixes", "audit",
                              "outside_jobs"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
     audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
@@ -86,7 +85,6 @@ def from_document(document):
         volume_prefixes=tuple(_absolute_path(v, f"volumes[{i}]")
                               for i, v in enumerate(_list(top.get("volumes", []), "volumes"))),
         network=_choice(top.get("network", "none"), "network", NETWORKS),
-        ipc=_choice(top.get("ipc", "private"), "ipc", ("private", "host")),
         environment_prefixes=tuple(_prefix(v, f"environment_prefixes[{i}]") for i, v in
                                    enumerate(_list(top.get("environment_prefixes", []), "environment_prefixes"))),
         audit_facility=_choice(audit_section.get("facility", "authpriv"), "audit.facility",

@@ -82,7 +82,8 @@ class Engine:
             "Devices": [],
             "Init": True,
             "NetworkMode": spec.network,
-            "IpcMode": spec.ipc,
+            # Never the host's: its shared memory is every user's.
+            "IpcMode": "private",
             "PidMode": "",
             "UTSMode": "",
             "UsernsMode": "",

@@ -47,7 +47,6 @@ class ContainerSpec:
     interactive: bool
     tty: bool
     network: str
-    ipc: str
     labels: dict
     limits: object  # config.Limits outside a job; None inside one, where the job's cgroups bind
 
@@ -92,7 +91,6 @@ def authorize(request, config, identity, host, caller_env, job):
         interactive=request.interactive,
         tty=request.tty,
         network=config.network,
-        ipc=config.ipc,
         labels=container_labels(identity, job),
         limits=config.outside_jobs if job is None else None,
     )

@@ -290,8 +290,8 @@ def test_load_refuses_paths_that_are_not_plain_absolute(path):
 
 
 def test_mpi_settings():
-    c = config.from_document({**MINIMAL, "ipc": "host", "environment_prefixes": ["OMPI_", "PMIX_"]})
-    assert (c.ipc, c.environment_prefixes) == ("host", ("OMPI_", "PMIX_"))
+    c = config.from_document({**MINIMAL, "environment_prefixes": ["OMPI_", "PMIX_"]})
+    assert c.environment_prefixes == ("OMPI_", "PMIX_")
     assert config.from_document(MINIMAL).environment_prefixes == ()
     for bad in ({"ipc": "shareable"}, {"environment_prefixes": ["OMPI-"]}, {"environment_prefixes": "OMPI_"}):
         with pytest.raises(config._Invalid):

@@ -20,7 +20,7 @@ def test_plain_run():
     assert authorize_run(IMAGE, "id", "-u") == ContainerSpec(
         image="docker.io/library/busybox:1.36", command=("id", "-u"), uid=1000, gid=1000, groups=(100, 2000),
         env=("HOME=/home/alice", "USER=alice", "LOGNAME=alice"), mounts=(HOME,), workdir="/home/alice",
-        interactive=False, tty=False, network="none", ipc="private", labels={"socker": "1", "socker.uid": "1000"},
+        interactive=False, tty=False, network="none", labels={"socker": "1", "socker.uid": "1000"},
         limits=CONFIG.outside_jobs)
 
 
@@ -332,6 +332,3 @@ def test_launcher_environment_passes_only_with_the_admins_prefixes():
     assert not any(e.startswith(("SLURM_", "LD_", "OMPI_BAD")) for e in mpi.env)
 
 
-def test_ipc_comes_from_the_config():
-    assert authorize_run(IMAGE).ipc == "private"
-    assert authorize_run(IMAGE, config=make_config(ipc="host")).ipc == "host"
