@@ -1,0 +1,719 @@
+#!/usr/bin/env python3
+"""Benchmark socker against plain `docker run` and native execution (run as root).
+
+socker runs as an unprivileged user (default socker-alice) through
+`setpriv --reuid --regid --init-groups`; `docker run` runs as root, but with the same
+user and the same restrictions socker asks the engine for:
+
+    docker run --rm --init --user UID:GID --cap-drop ALL --security-opt no-new-privileges --net none
+
+and the same image. Native runs are the user's own processes, also through setpriv.
+All runs are outside any batch job (socker then applies its `outside_jobs` limits,
+by default 1 CPU of CPU time, which is why Bowtie runs with -p 1 everywhere).
+
+Measured, interleaved (the order of socker/docker/native rotates every iteration):
+
+  start        `socker run IMG true` vs `docker run IMG true` vs `true`: p50, p90, ratio
+  concurrency  N simultaneous starts (N = 1, 8, 16, 32): wall time until all have ended
+  compute      Bowtie: align generated reads to a generated reference, best of 3
+  memory       peak RSS (VmHWM) of socker and of its root-owned guardian while `sleep 5` runs
+
+Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.{md,json,png}.
+"""
+
+import argparse
+import json
+import os
+import platform
+import pwd
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CONFIG = Path("/etc/socker/socker.yaml")
+START_IMAGE = "socker-test/busybox:latest"
+BOWTIE_IMAGE = "socker-test/bowtie:latest"
+TOOLS = ("socker", "docker", "native")
+
+
+def note(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def die(message):
+    note(f"ERROR: {message}")
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+class User:
+    def __init__(self, name):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            die(f"no user {name} (integration/up creates socker-alice)")
+        if entry.pw_uid == 0:
+            die("the benchmark user must not be root")
+        self.name, self.uid, self.gid, self.home = name, entry.pw_uid, entry.pw_gid, entry.pw_dir
+        self.env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.home, "USER": name,
+                    "LOGNAME": name, "LANG": "C.UTF-8"}
+
+    def argv(self, command):
+        """`command` run as this user, with their groups."""
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", "--", *command]
+
+
+def percentile(values, q):
+    """Linear-interpolated percentile (q in 0..100), as numpy's default."""
+    data = sorted(values)
+    if not data:
+        return None
+    k = (len(data) - 1) * q / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def run_timed(argv, env=None, cwd=None, capture=False):
+    """(seconds, exit status, stderr text or '')."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    return elapsed, proc.returncode, (proc.stderr.decode(errors="replace") if capture else "")
+
+
+def rotated(items, i):
+    i %= len(items)
+    return items[i:] + items[:i]
+
+
+def command_output(argv, **kwargs):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kwargs).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+# ---------------------------------------------------------------------------- the commands
+
+class Commands:
+    """How each tool runs an image's command as the benchmark user."""
+
+    def __init__(self, user, socker):
+        self.user, self.socker = user, socker
+        self.docker_prefix = ["docker", "run", "--rm", "--init", "--user", f"{user.uid}:{user.gid}",
+                              "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--net", "none"]
+
+    def argv(self, tool, image, command, workdir=None):
+        if tool == "socker":
+            return self.user.argv([self.socker, "run", image, *command]), self.user.env
+        if tool == "docker":
+            mounts = ["-v", f"{workdir}:{workdir}", "-w", workdir] if workdir else []
+            return [*self.docker_prefix, *mounts, image, *command], None
+        if tool == "native":
+            return self.user.argv(command), self.user.env
+        raise ValueError(tool)
+
+
+# ---------------------------------------------------------------------------- preparation
+
+def machine_info(socker):
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    except (OSError, AttributeError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "kernel": platform.release(),
+        "os": command_output(["sh", "-c", ". /etc/os-release && echo \"$PRETTY_NAME\""]),
+        "docker": command_output(["docker", "version", "-f", "{{.Server.Version}}"]),
+        "storage_driver": command_output(["docker", "info", "-f", "{{.Driver}}/{{.CgroupDriver}}"]),
+        "socker": command_output([socker, "--version"]).splitlines()[0] if socker else "",
+        "bowtie": "bowtie " + " ".join((command_output(["bowtie", "--version"]).splitlines() or [""])[0].split()[-1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def check_docker(commands, user):
+    for image in (START_IMAGE, BOWTIE_IMAGE):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+            hint = "integration/images/build" if image == START_IMAGE else "integration/images/build-mpi bowtie"
+            die(f"image {image} is missing: run {hint}")
+    argv, env = commands.argv("docker", START_IMAGE, ["true"])
+    _, rc, err = run_timed(argv, env=env, capture=True)
+    if rc != 0:
+        die(f"docker run failed ({rc}): {err.strip()}")
+    argv, env = commands.argv("native", None, ["true"])
+    _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
+    if rc != 0:
+        die(f"setpriv as {user.name} failed ({rc}): {err.strip()}")
+
+
+def socker_images(user, socker):
+    """{image: present?} as `socker images` shows them to the user."""
+    out = subprocess.run(user.argv([socker, "images"]), env=user.env, cwd=user.home,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        die(f"socker images failed: {out.stderr.strip()}")
+    found = {}
+    for line in out.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 2:
+            found[fields[0]] = fields[1] == "yes"
+    return found
+
+
+class AllowImages:
+    """Make sure the benchmark images are allow-listed, for the duration of the benchmark.
+
+    If they are not, the current config gets them added under `images:` and is restored
+    byte for byte afterwards (also on SIGINT/SIGTERM).
+    """
+
+    def __init__(self, user, socker, images, may_edit):
+        self.user, self.socker, self.images, self.may_edit = user, socker, images, may_edit
+        self.saved = None
+
+    def __enter__(self):
+        allowed = socker_images(self.user, self.socker)
+        missing = [i for i in self.images if i not in allowed]
+        if missing and not self.may_edit:
+            die(f"{', '.join(missing)} not allowed in {CONFIG}; add them or drop --no-config-change")
+        if missing:
+            text = CONFIG.read_bytes()
+            match = re.search(rb"^images:[ \t]*\n", text, re.M)
+            if match is None:
+                die(f"cannot add {missing} to {CONFIG}: no block-style 'images:' list")
+            added = b"".join(b"  - " + i.encode() + b"   # added by benchmarks/run, removed after\n"
+                             for i in missing)
+            st = CONFIG.stat()
+            self.saved = (text, st.st_mode & 0o7777, st.st_uid, st.st_gid)
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, _raise_interrupt)
+            self._write(text[:match.end()] + added + text[match.end():])
+            note(f"temporarily allow-listed {', '.join(missing)} in {CONFIG}")
+            allowed = socker_images(self.user, self.socker)
+        absent = [i for i in self.images if not allowed.get(i)]
+        if absent:
+            self.__exit__(None, None, None)
+            die(f"allowed but not present on this node: {', '.join(absent)}")
+        return self
+
+    def _write(self, data):
+        mode, uid, gid = self.saved[1:]
+        tmp = CONFIG.with_name(CONFIG.name + ".bench-tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, mode)
+        os.replace(tmp, CONFIG)
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            self._write(self.saved[0])
+            self.saved = None
+            note(f"restored {CONFIG}")
+        return False
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# ---------------------------------------------------------------------------- Bowtie data
+
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def prepare_bowtie(user, directory, ref_bp, reads, read_len, seed):
+    """Generate reference + reads (deterministic) and the index, as the user; reuse if present."""
+    stamp = f"ref_bp={ref_bp} reads={reads} read_len={read_len} seed={seed} v=1\n"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chown(directory, user.uid, user.gid)
+    stamp_file = directory / "inputs"
+    if stamp_file.exists() and stamp_file.read_text() == stamp and (directory / "ref.1.ebwt").exists():
+        note(f"bowtie data in {directory} up to date")
+        return None
+    note(f"generating a {ref_bp / 1e6:.1f} Mbp reference and {reads} reads of {read_len} bp (seed {seed})")
+    rng = random.Random(seed)
+    contigs, per = [], ref_bp // 3
+    for c in range(3):
+        contigs.append("".join(rng.choices("ACGT", k=per)))
+    with open(directory / "ref.fa", "w") as f:
+        for c, seq in enumerate(contigs):
+            f.write(f">chr{c + 1}\n")
+            for i in range(0, len(seq), 60):
+                f.write(seq[i:i + 60] + "\n")
+    quality = "I" * read_len
+    with open(directory / "reads.fq", "w") as f:
+        for r in range(reads):
+            if rng.random() < 0.05:  # 5 % reads from nowhere: unaligned
+                read = "".join(rng.choices("ACGT", k=read_len))
+            else:
+                seq = contigs[rng.randrange(3)]
+                pos = rng.randrange(len(seq) - read_len)
+                read = list(seq[pos:pos + read_len])
+                for i in range(read_len):  # 1 % substitutions
+                    if rng.random() < 0.01:
+                        read[i] = rng.choice("ACGT".replace(read[i], ""))
+                read = "".join(read)
+                if rng.random() < 0.5:
+                    read = read.translate(COMPLEMENT)[::-1]
+            f.write(f"@r{r}\n{read}\n+\n{quality}\n")
+    for p in directory.iterdir():
+        os.chown(p, user.uid, user.gid)
+    note("bowtie-build (native, as the user)")
+    t, rc, err = run_timed(user.argv(["bowtie-build", "-q", "ref.fa", "ref"]), env=user.env,
+                           cwd=directory, capture=True)
+    if rc != 0:
+        die(f"bowtie-build failed ({rc}): {err.strip()[-500:]}")
+    stamp_file.write_text(stamp)
+    os.chown(stamp_file, user.uid, user.gid)
+    return t
+
+
+def bowtie_command(tool):
+    return ["bowtie", "-p", "1", "--seed", "1", "-S", "ref", "reads.fq", f"out-{tool}.sam"]
+
+
+def aligned_count(stderr):
+    m = re.search(r"reads with at least one (?:reported )?alignment:\s*(\d+)", stderr)
+    return int(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------------------- measurements
+
+def measure_start(commands, user, tools, reps, warmup):
+    samples = {t: [] for t in tools}
+    failures = {t: 0 for t in tools}
+    for i in range(-warmup, reps):
+        for tool in rotated(list(tools), i):
+            argv, env = commands.argv(tool, START_IMAGE, ["true"])
+            t, rc, _ = run_timed(argv, env=env, cwd=user.home)
+            if i < 0:
+                continue
+            if rc == 0:
+                samples[tool].append(t)
+            else:
+                failures[tool] += 1
+        if i >= 0 and (i + 1) % 10 == 0:
+            note(f"start: {i + 1}/{reps}")
+    result = {}
+    for tool in tools:
+        s = samples[tool]
+        result[tool] = {"samples_s": s, "n": len(s), "failures": failures[tool],
+                        "p50_s": percentile(s, 50), "p90_s": percentile(s, 90),
+                        "mean_s": statistics.fmean(s) if s else None,
+                        "min_s": min(s) if s else None, "max_s": max(s) if s else None}
+    if "socker" in tools:
+        for q in ("p50", "p90"):
+            result[f"ratio_{q}_socker_docker"] = ratio(result["socker"][f"{q}_s"], result["docker"][f"{q}_s"])
+    return result
+
+
+def concurrent_wall(commands, user, tool, n):
+    argv, env = commands.argv(tool, START_IMAGE, ["true"])
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(argv, env=env, cwd=user.home, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(n)]
+    errors = []
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            errors.append(f"exit {p.returncode}: {err.decode(errors='replace').strip()[-200:]}")
+    return time.perf_counter() - t0, errors
+
+
+def measure_concurrency(commands, user, tools, levels, reps):
+    tools = [t for t in tools if t != "native"]
+    out = []
+    for n in levels:
+        walls = {t: [] for t in tools}
+        errors = {t: [] for t in tools}
+        for i in range(reps):
+            for tool in rotated(tools, i):
+                wall, errs = concurrent_wall(commands, user, tool, n)
+                walls[tool].append(wall)
+                errors[tool] += errs
+        row = {"n": n}
+        for tool in tools:
+            row[tool] = {"walls_s": walls[tool], "median_s": statistics.median(walls[tool]),
+                         "per_start_s": statistics.median(walls[tool]) / n,
+                         "failures": len(errors[tool]), "errors": errors[tool][:3]}
+        if "socker" in tools:
+            row["ratio_socker_docker"] = ratio(row["socker"]["median_s"], row["docker"]["median_s"])
+        note(f"concurrency N={n}: " + ", ".join(f"{t} {row[t]['median_s']:.2f} s" for t in tools))
+        out.append(row)
+    return out
+
+
+def measure_compute(commands, user, tools, directory, reps):
+    times = {t: [] for t in tools}
+    aligned = {t: set() for t in tools}
+    for i in range(reps):
+        for tool in rotated(list(tools), i):
+            argv, env = commands.argv(tool, BOWTIE_IMAGE, bowtie_command(tool), workdir=str(directory))
+            t, rc, err = run_timed(argv, env=env, cwd=directory, capture=True)
+            if rc != 0:
+                die(f"bowtie with {tool} failed ({rc}): {err.strip()[-800:]}")
+            times[tool].append(t)
+            aligned[tool].add(aligned_count(err))
+            note(f"compute: {tool} run {i + 1}/{reps}: {t:.2f} s")
+    result = {t: {"times_s": times[t], "best_s": min(times[t]), "median_s": statistics.median(times[t]),
+                  "aligned_reads": sorted(a for a in aligned[t] if a is not None)} for t in tools}
+    native = result["native"]["best_s"]
+    result["overhead_pct"] = {t: (result[t]["best_s"] / native - 1) * 100 for t in tools if t != "native"}
+    result["overhead_s"] = {t: result[t]["best_s"] - native for t in tools if t != "native"}
+    counts = {tuple(result[t]["aligned_reads"]) for t in tools}
+    result["same_alignments"] = len(counts) == 1
+    for tool in tools:
+        (directory / f"out-{tool}.sam").unlink(missing_ok=True)
+    return result
+
+
+def _status(pid):
+    """{VmRSS, VmHWM, Pss_Anon} in kB, or None if the process is gone.
+
+    Pss_Anon is what the process adds to its cgroup's memory charge: its anonymous pages,
+    a page shared with another process (the guardian is a fork) counted by share. Its file
+    pages (the binary and its libraries) are page cache, shared by every rank on the node.
+    """
+    try:
+        text = Path(f"/proc/{pid}/status").read_text() + Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    values = {}
+    for key in ("VmRSS", "VmHWM", "Pss_Anon"):
+        m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
+        if m:
+            values[key] = int(m.group(1))
+    return values
+
+
+def _children(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may contain spaces and parentheses
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def sample_memory(argv, env, cwd, interval=0.02):
+    """Run argv; sample it and its direct children. Returns (exit status, {role: {hwm_kb, rss_kb}})."""
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = {role: {"hwm_kb": 0, "rss_kb": 0, "anon_kb": 0} for role in ("main", "child")}
+    children_seen = set()
+    while proc.poll() is None:
+        main = _status(proc.pid)
+        if main:
+            peak["main"]["hwm_kb"] = max(peak["main"]["hwm_kb"], main.get("VmHWM", 0))
+            peak["main"]["rss_kb"] = max(peak["main"]["rss_kb"], main.get("VmRSS", 0))
+            peak["main"]["anon_kb"] = max(peak["main"]["anon_kb"], main.get("Pss_Anon", 0))
+        kid_hwm = kid_rss = kid_anon = 0
+        for kid in _children(proc.pid):
+            st = _status(kid)
+            if st:
+                children_seen.add(kid)
+                kid_hwm += st.get("VmHWM", 0)
+                kid_rss += st.get("VmRSS", 0)
+                kid_anon += st.get("Pss_Anon", 0)
+        peak["child"]["anon_kb"] = max(peak["child"]["anon_kb"], kid_anon)
+        # The pair's charge is the sum at one moment: a page the fork shares moves from one
+        # process's share to the other's, so the sum of the two peaks would count it twice.
+        together = (main or {}).get("Pss_Anon", 0) + kid_anon
+        peak["together_anon_kb"] = max(peak.get("together_anon_kb", 0), together)
+        peak["child"]["hwm_kb"] = max(peak["child"]["hwm_kb"], kid_hwm)
+        peak["child"]["rss_kb"] = max(peak["child"]["rss_kb"], kid_rss)
+        time.sleep(interval)
+    peak["child"]["count"] = len(children_seen)
+    return proc.returncode, peak
+
+
+def measure_memory(commands, user, tools, reps):
+    """Peak memory of socker and its guardian (and of the docker CLI) while `sleep 5` runs."""
+    out = {}
+    for tool in [t for t in ("socker", "docker") if t in tools]:
+        runs = []
+        for _ in range(reps):
+            argv, env = commands.argv(tool, START_IMAGE, ["sleep", "5"])
+            rc, peak = sample_memory(argv, env, user.home)
+            if rc != 0:
+                die(f"{tool} run sleep 5 failed ({rc})")
+            runs.append(peak)
+        best = max(runs, key=lambda p: p["main"]["hwm_kb"] + p["child"]["hwm_kb"])
+        if tool == "socker":
+            out["socker"] = best["main"]
+            out["guardian"] = {**best["child"]}
+            out["socker_plus_guardian"] = {"hwm_kb": out["socker"]["hwm_kb"] + out["guardian"]["hwm_kb"],
+                                           "rss_kb": out["socker"]["rss_kb"] + out["guardian"]["rss_kb"],
+                                           "anon_kb": best["together_anon_kb"]}
+        else:
+            out["docker_cli"] = best["main"]
+        note(f"memory: {tool} sampled")
+    out["runs"] = reps
+    return out
+
+
+# ---------------------------------------------------------------------------- reporting
+
+def ms(s):
+    return "–" if s is None else f"{s * 1000:.0f} ms" if s >= 0.1 else f"{s * 1000:.1f} ms"
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}×"
+
+
+def markdown(res):
+    m, p = res["machine"], res["params"]
+    lines = ["# socker benchmark", "",
+             f"{m['date']} · {m['cpu']} · {m['cores']} cores · {m['memory_gib']} GiB · kernel {m['kernel']} · "
+             f"{m['os']} · Docker {m['docker']} ({m['storage_driver']}) · {m['socker']} · {m['bowtie']}", "",
+             f"Mode: {'quick' if p['quick'] else 'full'}; socker as {p['user']} via setpriv; docker run as root with "
+             f"`{' '.join(p['docker_prefix'])}`; native = the user's own process. Outside any batch job. "
+             "Iterations interleave the tools, rotating their order.", ""]
+    tools = p["tools"]
+    if "start" in res:
+        s = res["start"]
+        lines += [f"## Start overhead: `IMG true`, {p['start_reps']} runs each ({START_IMAGE})", "",
+                  "| | p50 | p90 | mean | min | max | failures |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for t in tools:
+            r = s[t]
+            lines.append(f"| {t} | {ms(r['p50_s'])} | {ms(r['p90_s'])} | {ms(r['mean_s'])} | {ms(r['min_s'])} | "
+                         f"{ms(r['max_s'])} | {r['failures']} |")
+        if "socker" in tools:
+            lines += ["", f"socker / docker: p50 **{fmt_ratio(s['ratio_p50_socker_docker'])}**, "
+                      f"p90 **{fmt_ratio(s['ratio_p90_socker_docker'])}**"]
+        lines.append("")
+    if "concurrency" in res:
+        ctools = [t for t in tools if t != "native"]
+        lines += [f"## Concurrency: N simultaneous `IMG true`, wall time until all ended "
+                  f"(median of {p['concurrency_reps']})", "",
+                  "| N | " + " | ".join(ctools) + (" | socker / docker | failures |" if "socker" in ctools else " | failures |"),
+                  "|---:|" + "---:|" * len(ctools) + ("---:|---:|" if "socker" in ctools else "---:|")]
+        for row in res["concurrency"]:
+            cells = [f"{row[t]['median_s']:.2f} s" for t in ctools]
+            fails = "/".join(str(row[t]["failures"]) for t in ctools)
+            extra = [fmt_ratio(row.get("ratio_socker_docker"))] if "socker" in ctools else []
+            lines.append(f"| {row['n']} | " + " | ".join(cells + extra + [fails]) + " |")
+        lines.append("")
+    if "compute" in res:
+        c = res["compute"]
+        lines += [f"## Compute: Bowtie, {p['reads']} reads × {p['read_len']} bp against "
+                  f"{p['ref_bp'] / 1e6:.1f} Mbp, `-p 1`, best of {p['compute_reps']}", "",
+                  "| | best | median | overhead vs native | aligned reads |", "|---|---:|---:|---:|---:|"]
+        for t in tools:
+            over = "–" if t == "native" else f"{c['overhead_pct'][t]:+.1f} % ({c['overhead_s'][t]:+.2f} s)"
+            lines.append(f"| {t} | {c[t]['best_s']:.2f} s | {c[t]['median_s']:.2f} s | {over} | "
+                         f"{', '.join(map(str, c[t]['aligned_reads']))} |")
+        lines += ["", "Every tool reported the same alignments." if c["same_alignments"]
+                  else "**The tools reported different alignment counts.**", ""]
+        if res.get("bowtie_build_s"):
+            lines += [f"(bowtie-build of the reference, native: {res['bowtie_build_s']:.1f} s)", ""]
+    if "memory" in res:
+        mm = res["memory"]
+        lines += [f"## Memory while the container runs `sleep 5` (peak over {mm['runs']} run(s), sampled every 20 ms)", "",
+                  "| process | VmHWM (peak RSS) | max VmRSS | anonymous (PSS), charged to the job |",
+                  "|---|---:|---:|---:|"]
+        for key, label in (("socker", "socker (the caller's process)"),
+                           ("guardian", "socker's guardian (root-owned child)"),
+                           ("socker_plus_guardian", "**socker + guardian**"),
+                           ("docker_cli", "docker CLI (`docker run`), for comparison")):
+            if key in mm:
+                lines.append(f"| {label} | {mm[key]['hwm_kb'] / 1024:.1f} MiB | {mm[key]['rss_kb'] / 1024:.1f} MiB "
+                             f"| {mm[key]['anon_kb'] / 1024:.1f} MiB |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(res, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tools = res["params"]["tools"]
+    colors = {"socker": "#c0392b", "docker": "#2471a3", "native": "#7f8c8d"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    if "start" in res:
+        shown = [t for t in tools if t != "native"] or tools
+        data = [[x * 1000 for x in res["start"][t]["samples_s"]] for t in shown]
+        parts = ax1.boxplot(data, showfliers=False, widths=0.5, patch_artist=True)
+        ax1.set_xticks(range(1, len(shown) + 1), shown)
+        for patch, t in zip(parts["boxes"], shown):
+            patch.set_facecolor(colors[t])
+            patch.set_alpha(0.35)
+        rng = random.Random(0)
+        for i, (t, d) in enumerate(zip(shown, data), start=1):
+            ax1.scatter([i + rng.uniform(-0.12, 0.12) for _ in d], d, s=10, color=colors[t], zorder=3)
+        title = "Start latency: `run IMG true`"
+        if "native" in tools and res["start"]["native"]["p50_s"] is not None:
+            title += f"\n(native `true`: p50 {res['start']['native']['p50_s'] * 1000:.1f} ms)"
+        ax1.set_title(title)
+        ax1.set_ylabel("ms per run")
+        ax1.set_ylim(bottom=0)
+        ax1.grid(axis="y", alpha=0.3)
+    if "concurrency" in res:
+        rows = res["concurrency"]
+        ns = [r["n"] for r in rows]
+        for t in [t for t in tools if t != "native"]:
+            ax2.plot(ns, [r[t]["median_s"] for r in rows], marker="o", color=colors[t], label=t)
+        if "socker" in tools:
+            for r in rows:
+                if r.get("ratio_socker_docker"):
+                    ax2.annotate(f"{r['ratio_socker_docker']:.2f}×", (r["n"], r["socker"]["median_s"]),
+                                 textcoords="offset points", xytext=(4, 6), fontsize=8, color=colors["socker"])
+        ax2.set_xticks(ns)
+        ax2.set_xlabel("simultaneous starts N")
+        ax2.set_ylabel("wall time until all ended (s)")
+        ax2.set_title("Concurrency scaling")
+        ax2.set_ylim(bottom=0)
+        ax2.grid(alpha=0.3)
+        ax2.legend()
+    m = res["machine"]
+    fig.suptitle(f"socker vs docker run — {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, "
+                 f"Docker {m['docker']}", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: few repetitions, small data")
+    ap.add_argument("--json", action="store_true", help="print the measurements as JSON instead of Markdown")
+    ap.add_argument("--user", default="socker-alice", help="the unprivileged user socker runs as")
+    ap.add_argument("--socker", default="/usr/local/bin/socker", help="the installed setuid socker")
+    ap.add_argument("--no-socker", action="store_true", help="docker and native only")
+    ap.add_argument("--only", default="start,concurrency,compute,memory",
+                    help="comma-separated parts to run (default: all)")
+    ap.add_argument("--data", default=None, help="Bowtie data directory (default /scratch/USER/bench)")
+    ap.add_argument("--no-config-change", action="store_true",
+                    help="never add the benchmark images to the allow-list temporarily")
+    ap.add_argument("--out", default=str(RESULTS), help="results directory (default benchmarks/results)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        die("run as root (socker runs as the benchmark user through setpriv; docker needs root)")
+    for tool in ("docker", "setpriv", "bowtie", "bowtie-build"):
+        if shutil.which(tool) is None:
+            die(f"{tool} not found" + (" (apt-get install bowtie)" if tool.startswith("bowtie") else ""))
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    unknown = parts - {"start", "concurrency", "compute", "memory"}
+    if unknown:
+        die(f"unknown part(s) {', '.join(sorted(unknown))}")
+    user = User(args.user)
+    socker = None if args.no_socker else args.socker
+    if socker and not os.access(socker, os.X_OK):
+        die(f"{socker} not found (packaging/install)")
+    tools = ["docker", "native"] if args.no_socker else list(TOOLS)
+    quick = args.quick
+    params = {
+        "quick": quick, "user": user.name, "uid": user.uid, "gid": user.gid, "tools": tools,
+        "start_reps": 6 if quick else 30, "warmup": 1 if quick else 3,
+        "concurrency_levels": [1, 8] if quick else [1, 8, 16, 32], "concurrency_reps": 1 if quick else 3,
+        "compute_reps": 1 if quick else 3, "memory_reps": 1 if quick else 3,
+        "ref_bp": 300_000 if quick else 1_500_000, "reads": 20_000 if quick else 200_000, "read_len": 50,
+        "seed": 20171, "start_image": START_IMAGE, "bowtie_image": BOWTIE_IMAGE,
+    }
+    commands = Commands(user, socker)
+    params["docker_prefix"] = commands.docker_prefix
+    data = Path(args.data or f"/scratch/{user.name}/bench")
+
+    note("checking docker and native runs")
+    check_docker(commands, user)
+    res = {"machine": machine_info(socker), "params": params}
+    if "compute" in parts:
+        if not data.parent.is_dir():
+            die(f"{data.parent} does not exist (integration/up creates /scratch/USER)")
+        res["bowtie_build_s"] = prepare_bowtie(user, data, params["ref_bp"], params["reads"],
+                                               params["read_len"], params["seed"])
+        argv, env = commands.argv("docker", BOWTIE_IMAGE, ["bowtie", "--version"])
+        if run_timed(argv, env=env)[1] != 0:
+            die(f"docker run {BOWTIE_IMAGE} bowtie --version failed")
+
+    allow = None
+    if socker:
+        needed = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
+        allow = AllowImages(user, socker, needed, may_edit=not args.no_config_change)
+        allow.__enter__()
+        argv, env = commands.argv("socker", START_IMAGE, ["true"])
+        _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
+        if rc != 0:
+            allow.__exit__(None, None, None)
+            die(f"socker run failed ({rc}): {err.strip()}")
+    try:
+        if "start" in parts:
+            note(f"start: {params['start_reps']} runs each of {', '.join(tools)}")
+            res["start"] = measure_start(commands, user, tools, params["start_reps"], params["warmup"])
+        if "concurrency" in parts:
+            res["concurrency"] = measure_concurrency(commands, user, tools, params["concurrency_levels"],
+                                                     params["concurrency_reps"])
+        if "compute" in parts:
+            res["compute"] = measure_compute(commands, user, tools, data, params["compute_reps"])
+        if "memory" in parts and socker:
+            res["memory"] = measure_memory(commands, user, tools, params["memory_reps"])
+    finally:
+        if allow is not None:
+            allow.__exit__(None, None, None)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown(res)
+    (out / "latest.md").write_text(text + "\n")
+    (out / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
+    try:
+        plot(res, out / "latest.png")
+    except ImportError:
+        note("matplotlib missing: no plot (use benchmarks/run, which provides it)")
+    note(f"wrote {out / 'latest.md'}, latest.json, latest.png")
+    print(json.dumps(res, indent=2) if args.json else text)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        note("interrupted")
+        sys.exit(130)
