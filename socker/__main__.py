@@ -71,5 +71,15 @@ def _ensure_standard_descriptors():
         sys.stderr = open(2, "w", closefd=False)
 
 
+def _exit_now(status):
+    """Exit without tearing down the interpreter's some 400 modules: about 20 ms of every run."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass  # the reader left; nothing more can be said
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())
