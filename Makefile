@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3.11
 TEST_VENV := build/test-venv
 
-.PHONY: demo check up build install rpm unit integration clean
+.PHONY: demo check check-v2 up build install rpm unit integration clean
 
 demo: install
 	@echo "== socker run as socker-alice, outside any job"
@@ -42,6 +42,11 @@ unit: $(TEST_VENV)/ready
 
 integration: $(TEST_VENV)/ready
 	$(TEST_VENV)/bin/python -m pytest -q integration --ignore=integration/vm --basetemp=build/pytest-integration
+
+# The Slurm confinement tests on cgroup v2, in a throw-away qemu guest (see README, Tests).
+check-v2: build
+	integration/vm/build
+	integration/vm/run
 
 clean:
 	rm -rf build
