@@ -78,8 +78,22 @@ class Privileges:
         finally:
             os.seteuid(self._uid)
 
-    def become_root_for_good(self):
-        """Make every uid 0, so that the caller can no longer signal this process."""
-        if self.setuid:
-            os.setresuid(0, 0, 0)
+    def fork_root_child(self):
+        """fork(); the child has every uid 0 from its first instruction, so the caller can never signal it.
+
+        Returns 0 in the child, which holds root for good, and the child's pid in the caller's
+        process, whose uids are as they were.
+        """
+        if not self.setuid:
+            return os.fork()
+        os.seteuid(0)
+        os.setresuid(0, 0, 0)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                os.setresuid(self._uid, self._uid, 0)
+        if pid == 0:
             self.setuid = False  # nothing left to switch
+        return pid

@@ -57,10 +57,16 @@ def run(spec, descriptors, image_id, name, engine, identity, privileges, config,
             status = _Session(engine, container_id, spec, signals).run()
         return status, status == 137 and bool(engine.state(container_id).get("OOMKilled"))
     finally:
-        engine.remove(container_id or name)
-        with privileges.elevated():
-            _tidy(name, placement)
-        guardian.release()
+        removed = False
+        try:
+            engine.remove(container_id or name)
+            removed = True
+        finally:
+            # If the engine failed to remove the container, the guardian keeps trying and tidies after it.
+            if removed:
+                with privileges.elevated():
+                    _tidy(name, placement)
+            guardian.release(cleaned_up=removed)
 
 
 def _tidy(name, placement):
@@ -288,7 +294,7 @@ class Guardian:
 
     def __init__(self, name, config, audit_fields, privileges, placement):
         read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
-        self.pid = os.fork()
+        self.pid = privileges.fork_root_child()
         if self.pid == 0:
             os.close(self._write_fd)
             try:
@@ -300,10 +306,11 @@ class Guardian:
     def tell(self, container_id):
         os.write(self._write_fd, f"id {container_id}\n".encode())
 
-    def release(self):
-        """socker cleaned up itself: the guardian has nothing to do."""
+    def release(self, cleaned_up):
+        """Let the guardian go, with nothing to do if socker `cleaned_up` itself; waits for it."""
         try:
-            os.write(self._write_fd, b"done\n")
+            if cleaned_up:
+                os.write(self._write_fd, b"done\n")
         finally:
             os.close(self._write_fd)
             os.waitpid(self.pid, 0)
@@ -320,7 +327,7 @@ def _guard(read_fd, name, config, audit_fields, privileges, placement):
     os.closerange(3, read_fd)
     os.closerange(read_fd + 1, null)
     os.closerange(null + 1, os.sysconf("SC_OPEN_MAX"))
-    privileges.become_root_for_good()
+    os.chdir("/")  # keep no directory of the caller's busy
     messages = b""
     while chunk := os.read(read_fd, 4096):
         messages += chunk
