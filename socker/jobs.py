@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from .errors import JobError
 
 # Slurm cgroup/v1: /slurm_<node>/uid_<uid>/job_<id>/step_<step>[/task_<n>]; older: /slurm/uid_...
-# Slurm cgroup/v2: .../slurmstepd.scope/job_<id>/step_<step>/user/task_<n>; a Slurm built with
-#   --enable-multiple-slurmd (Debian's) names the scope <node>_slurmstepd.scope
+# Slurm cgroup/v2: /system.slice/slurmstepd.scope/job_<id>/step_<step>/user/task_<n>; a Slurm built
+#   with --enable-multiple-slurmd (Debian's) names the scope <node>_slurmstepd.scope. Anchored at
+#   system.slice: below a cgroup delegated to a user (user.slice) anyone can make that layout.
 # PBS Pro: /pbs_jobs.service/jobid/<jobid> (v1 and v2); older PBS Pro v1: /pbspro/<jobid>
 # Torque: /torque/<jobid>[/...]; LSF: /lsf/<cluster>/job.<jobid>.<index>.<time>[/...]
 LAYOUTS = (
     ("slurm", re.compile(r"/slurm(?:_[^/]+)?/uid_(?P<uid>\d+)/job_(?P<job>\d+)/step_(?P<step>[a-z0-9_]+)"
                          r"(?:/task_(?P<task>\d+))?\Z")),
-    ("slurm", re.compile(r"(?:/[^/]+)*/(?:[^/]+_)?slurmstepd\.scope/job_(?P<job>\d+)/step_(?P<step>[a-z0-9_]+)"
+    ("slurm", re.compile(r"/system\.slice/(?:[^/]+_)?slurmstepd\.scope/job_(?P<job>\d+)/step_(?P<step>[a-z0-9_]+)"
                          r"/user/task_(?P<task>\d+|special)\Z")),
     ("pbs", re.compile(r"/pbs_jobs\.service/jobid/(?P<job>[0-9]+(?:\[[0-9]*\])?\.[A-Za-z0-9.-]+)\Z")),
     ("pbs", re.compile(r"/pbspro/(?P<job>[0-9]+(?:\[[0-9]*\])?\.[A-Za-z0-9.-]+)\Z")),

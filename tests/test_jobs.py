@@ -90,6 +90,13 @@ def test_malformed_slurm_v2_paths_with_a_node_prefix_are_errors_not_no_job(path)
         find_job(f"0::{path}\n", UID)
 
 
+def test_a_slurm_v2_layout_made_in_a_users_own_delegated_cgroup_is_refused():
+    # systemd-run --user --scope -p Delegate=yes lets a user build any tree below their slice.
+    fake = "0::/user.slice/user-1001.slice/user@1001.service/x.scope/slurmstepd.scope/job_7/step_0/user/task_0\n"
+    with pytest.raises(JobError, match="unknown layout"):
+        find_job(fake, UID)
+
+
 def test_environment_is_not_consulted(monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "99")
     monkeypatch.setenv("PBS_JOBID", "99.server")
