@@ -43,6 +43,13 @@ def test_image_user_root_is_ignored():
     assert result.stdout.decode().strip() == str(user(ALICE).pw_uid)
 
 
+def test_an_images_anonymous_volume_goes_with_its_container():
+    before = set(docker("volume", "ls", "-q").split())
+    result = socker(ALICE, "run", ROOTUSER_IMAGE, "sh", "-c", "grep -c ' /var/lib/data ' /proc/self/mounts")
+    assert result.returncode == 0 and result.stdout == b"1\n", result
+    assert set(docker("volume", "ls", "-q").split()) == before
+
+
 def test_setuid_file_in_image_gives_no_root():
     alice = str(user(ALICE).pw_uid)
     # The image's /bin/suid-busybox is setuid root: without no-new-privileges `id -u` would print 0.

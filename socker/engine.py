@@ -168,9 +168,13 @@ class Engine:
         return self._call("inspect container", "inspect_container", container_id)["State"]
 
     def remove(self, reference):
-        """Remove the container (by ID or name), killing it first. Returns False if it did not exist."""
+        """Remove the container (by ID or name) and its anonymous volumes, killing it first.
+
+        Returns False if it did not exist.
+        """
         try:
-            self._call("remove container", "remove_container", reference, force=True)
+            # v: with its anonymous volumes (an image's VOLUME), which would otherwise pile up.
+            self._call("remove container", "remove_container", reference, force=True, v=True)
         except EngineError as e:
             if isinstance(e.__cause__, docker.errors.NotFound):
                 return False
