@@ -6,6 +6,7 @@ root, in a directory only root can write, and mounts them read-only over
 /etc/passwd and /etc/group.
 """
 
+import errno
 import os
 import stat
 
@@ -94,6 +95,11 @@ def _write_new(dir_fd, filename, text):
                  0o644, dir_fd=dir_fd)
     try:
         os.fchown(fd, 0, 0)
-        os.write(fd, text.encode())
+        data = memoryview(text.encode())
+        while data:  # a write may be short: the caller sets RLIMIT_FSIZE, for one
+            written = os.write(fd, data)
+            if written == 0:
+                raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+            data = data[written:]
     finally:
         os.close(fd)
