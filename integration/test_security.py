@@ -140,6 +140,47 @@ def test_colons_and_commas_in_paths(volume, alice_scratch):
         refused(result)
 
 
+def _bob_scratch_entries():
+    return sorted(os.listdir(f"/scratch/{BOB}"))
+
+
+@pytest.mark.parametrize("args, phrase", [
+    # The engine creates a missing working directory or mount point as root, through a mount:
+    # here into bob's private directory, through a writable mount of the root-owned /scratch.
+    (["-v", "/scratch:/s", "-w", f"/s/{BOB}/made-by-root"], "cannot write; mount it read-only"),
+    (["-v", "/scratch:/s:ro", "-w", f"/s/{BOB}/made-by-root"], "is not a directory you can reach"),
+    (["-v", "/scratch:/s", "-v", f"/home/{ALICE}:/s/{BOB}/made-by-root"], "cannot write"),
+    (["-v", f"/scratch/{ALICE}:/s", "-v", f"/home/{ALICE}:/s/x"], "lies inside another mount's"),
+    (["-v", f"/scratch/{ALICE}:/home/{ALICE}/x"], "lies inside another mount's"),
+])
+def test_nothing_is_created_as_root_through_a_mount(args, phrase, alice_scratch):
+    before = _bob_scratch_entries(), sorted(os.listdir(f"/home/{ALICE}")), sorted(os.listdir(alice_scratch))
+    refused(socker(ALICE, "run", *args, IMAGE, "true"), phrase)
+    assert (_bob_scratch_entries(), sorted(os.listdir(f"/home/{ALICE}")), sorted(os.listdir(alice_scratch))) == before
+
+
+def test_a_destination_under_a_symlink_in_home_cannot_cover_etc(alice_scratch):
+    link = Path(f"/home/{ALICE}/link-etc")
+    os.symlink("/etc", link)
+    as_alice(link)
+    try:
+        (alice_scratch / "group").write_text("evil:x:0:socker-alice\n")
+        as_alice(alice_scratch / "group")
+        refused(socker(ALICE, "run", "-v", f"{alice_scratch}/group:{link}/group", IMAGE, "true"), "lies inside")
+    finally:
+        link.unlink()
+
+
+def test_a_current_directory_the_caller_cannot_write_is_mounted_read_only():
+    # cd /scratch (root's): mounted so that the caller sees it, read-only so that the engine
+    # creates nothing in it either.
+    before = sorted(os.listdir("/scratch"))
+    result = run_as(ALICE, ["sh", "-c", f"cd /scratch && exec {SOCKER} run {IMAGE} sh -c 'ls; mkdir x 2>&1; true'"])
+    assert result.returncode == 0, result.stderr
+    assert ALICE in result.stdout.decode() and "Read-only file system" in result.stdout.decode()
+    assert sorted(os.listdir("/scratch")) == before
+
+
 def test_symlink_swapped_between_check_and_use_exposes_nothing(alice_scratch):
     """A racing swapper replaces the checked directory by a symlink to /root over and over."""
     secret = Path("/root/socker-race-secret")
@@ -285,6 +326,32 @@ def test_caller_cannot_signal_the_guardian():
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_the_guardian_is_root_from_its_first_instruction():
+    # Were it ever the caller's, even briefly, the caller could kill it and then socker,
+    # leaving the container, its bind mounts and its state behind.
+    seen = []
+    for _ in range(5):
+        proc = popen_socker(ALICE, "run", IMAGE, "true", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while proc.poll() is None and not seen[-1:]:
+                for child in _children(proc.pid):
+                    seen += _uids(child)
+        except FileNotFoundError:
+            pass  # socker ended
+        finally:
+            proc.wait(timeout=30)
+    assert seen, "the guardian was never seen"
+    assert set(seen) == {("0", "0", "0", "0")}
+
+
+def _uids(pid):
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return []
+    return [tuple(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:])]
 
 
 def test_socker_process_is_not_traceable_by_the_caller():

@@ -56,6 +56,7 @@ def run(request, context):
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
         host = hostpaths.look([*roots, *(v.source for v in request.volumes)])
         spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
+        hostpaths.require_workdir(spec)
         image_id = engine.require_image(spec.image, request.image)
         placement = cgroups.place(job)
         descriptors = hostpaths.pin(spec.mounts)

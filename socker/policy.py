@@ -32,6 +32,7 @@ class HostView:
     """What `hostpaths` found on the host, as the caller."""
     cwd: str | None  # the caller's current directory, physical path; None if unreachable
     realpaths: dict  # host path -> (real path, kind) with kind "dir" or "file", or None if missing
+    writable: frozenset = frozenset()  # the real directories among them, and the cwd, the caller may write
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,16 @@ def _default_mounts(config, identity, host):
             raise HostPathError(f"site mount {site.source} does not exist on this node; tell your administrator")
         mounts.append(Mount(resolved[0], site.target, site.read_only))
     home = _real_home(identity, host)
-    if home:
+    if home and not any(_shown_at(home, mount) == identity.home for mount in mounts):
         mounts.append(Mount(home, _container_path(identity.home, "home directory"), False))
     return mounts
+
+
+def _shown_at(path, mount):
+    """Where host `path` appears in the container through `mount`, or None."""
+    if not is_within(path, mount.source):
+        return None
+    return posixpath.normpath(posixpath.join(mount.target, str(PurePosixPath(path).relative_to(mount.source))))
 
 
 def _user_volume(volume, config, identity, host):
@@ -139,9 +147,13 @@ def _user_volume(volume, config, identity, host):
     real, kind = resolved
     if kind not in ("dir", "file"):
         raise HostPathError(f"volume source {volume.source} is not a directory or a regular file")
+    shown = volume.source if real == volume.source else f"{volume.source} (which is {real})"
     if not any(is_within(real, root) for root in permitted_roots(config, identity, host)):
-        shown = volume.source if real == volume.source else f"{volume.source} (which is {real})"
         raise PolicyError(f"volume source {shown} is outside the directories you may mount")
+    # The engine creates missing mount points and working directories as root: through a
+    # writable mount of a directory the caller cannot write, into other users' directories.
+    if kind == "dir" and not volume.read_only and real not in host.writable:
+        raise PolicyError(f"volume source {shown} is a directory you cannot write; mount it read-only (:ro)")
     return Mount(real, _container_path(volume.target, "volume destination"), volume.read_only)
 
 
@@ -165,11 +177,10 @@ def _mount_cwd(mounts, config, identity, host, required):
         return None
     for mount in sorted(mounts, key=lambda m: len(m.source), reverse=True):
         if is_within(cwd, mount.source):
-            relative = PurePosixPath(cwd).relative_to(mount.source)
-            return posixpath.normpath(posixpath.join(mount.target, str(relative)))
+            return _shown_at(cwd, mount)
     if any(is_within(cwd, root) for root in permitted_roots(config, identity, host)):
         target = _container_path(cwd, "current directory")
-        mounts.append(Mount(cwd, target, False))
+        mounts.append(Mount(cwd, target, read_only=cwd not in host.writable))  # as for volumes
         return target
     if not required:
         return None
@@ -178,11 +189,17 @@ def _mount_cwd(mounts, config, identity, host, required):
 
 
 def _check_targets(mounts):
-    seen = set()
+    """No two destinations may be equal or nest: the engine would create the inner one as root,
+    through the outer mount, on the host (and a symbolic link there could lead it anywhere)."""
     for mount in mounts:
-        if mount.target in seen:
-            raise PolicyError(f"two mounts have the same destination {mount.target}")
-        seen.add(mount.target)
+        for other in mounts:
+            if mount is other:
+                continue
+            if mount.target == other.target:
+                raise PolicyError(f"two mounts have the same destination {mount.target}")
+            if is_within(mount.target, other.target):
+                raise PolicyError(f"mount destination {mount.target} lies inside another mount's, {other.target}; "
+                                  "choose one outside it")
 
 
 def _environment(request, identity, caller_env, prefixes):

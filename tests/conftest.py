@@ -88,8 +88,15 @@ def fake_realpath(path):
     return real, "file" if name.endswith(".txt") else "other" if "fifo" in name else "dir"
 
 
+# The directories (and all below them) the caller may write on the fake host.
+WRITABLE = ("/home/alice", "/home/bob", "/scratch/alice", "/scratch/bob", "/tmp")
+
+
 def make_host(paths, cwd="/home/alice"):
-    return policy.HostView(cwd=cwd, realpaths={p: fake_realpath(p) for p in paths})
+    realpaths = {p: fake_realpath(p) for p in paths}
+    directories = {r[0] for r in realpaths.values() if r and r[1] == "dir"} | ({cwd} if cwd else set())
+    return policy.HostView(cwd=cwd, realpaths=realpaths,
+                           writable=frozenset(d for d in directories if any(policy.is_within(d, w) for w in WRITABLE)))
 
 
 def host_for(request, config=CONFIG, identity=IDENTITY, cwd="/home/alice"):

@@ -95,12 +95,12 @@ def test_malformed_images_are_usage_errors(args):
     ("/home/alice/data:/data", Mount("/home/alice/data", "/data", False)),
     ("/home/alice:/h:ro", Mount("/home/alice", "/h", True)),
     ("/home/alice/in.txt:/in.txt:ro", Mount("/home/alice/in.txt", "/in.txt", True)),
-    ("/scratch:/s", Mount("/scratch", "/s", False)),
-    ("/scratch/alice/run:/home/alice/run:rw", Mount("/scratch/alice/run", "/home/alice/run", False)),
+    ("/scratch:/s:ro", Mount("/scratch", "/s", True)),
+    ("/scratch/alice/run:/run-data:rw", Mount("/scratch/alice/run", "/run-data", False)),
     ("/scratch/alice/../bob:/b", Mount("/scratch/bob", "/b", False)),
     ("/home/alice/link-scratch/x:/x", Mount("/scratch/alice/x", "/x", False)),  # real path is mounted
     ("/scratch/alice/link-home/sub:/x", Mount("/home/alice/sub", "/x", False)),
-    ("/scratch/alice/link-up:/x", Mount("/scratch", "/x", False)),
+    ("/scratch/alice/link-up:/x:ro", Mount("/scratch", "/x", True)),
     ("/home/alice/data:/procs", Mount("/home/alice/data", "/procs", False)),
     ("/home/alice/data:/devices", Mount("/home/alice/data", "/devices", False)),
     ("/home/alice/data:/etcetera", Mount("/home/alice/data", "/etcetera", False)),
@@ -160,22 +160,47 @@ def test_volume_targets_must_be_normalised(target):
 
 
 @pytest.mark.parametrize("args", [
-    ["-v", "/home/alice/a:/data", "-v", "/scratch/x:/data"],
-    ["-v", "/scratch/x:/home/alice"],  # the home mount's place
-    ["-v", "/scratch/x:/d", "-v", "/scratch/x:/d:ro"],
+    ["-v", "/home/alice/a:/data", "-v", "/scratch/alice/x:/data"],
+    ["-v", "/scratch/alice/x:/home/alice"],  # the home mount's place
+    ["-v", "/scratch/alice/x:/d", "-v", "/scratch/alice/x:/d:ro"],
 ])
 def test_duplicate_targets_are_refused(args):
     assert "same destination" in refused(PolicyError, *args, IMAGE)
 
 
+@pytest.mark.parametrize("volume", ["/scratch:/s", "/scratch/alice/link-up:/x"])
+def test_a_directory_the_caller_cannot_write_is_mounted_read_only_or_not_at_all(volume):
+    # The engine, as root, would create mount points and working directories inside it.
+    assert "cannot write; mount it read-only" in refused(PolicyError, "-v", volume, IMAGE)
+    assert authorize_run("-v", volume + ":ro", IMAGE).mounts[-1].read_only
+
+
+@pytest.mark.parametrize("args, inner, outer", [
+    (["-v", "/scratch/alice/x:/home/alice/x"], "/home/alice/x", "/home/alice"),
+    (["-v", "/scratch/alice/x:/home/alice/link-etc/group"], "/home/alice/link-etc/group", "/home/alice"),
+    (["-v", "/scratch/alice:/s", "-v", "/home/alice/a:/s/bob/new"], "/s/bob/new", "/s"),
+    (["-v", "/scratch/alice/x:/s/deep", "-v", "/home/alice/a:/s:ro"], "/s/deep", "/s"),
+])
+def test_nested_destinations_are_refused(args, inner, outer):
+    message = refused(PolicyError, *args, IMAGE)
+    assert f"mount destination {inner} lies inside another mount's, {outer}" in message
+
+
+def test_a_home_shown_by_a_site_mount_is_not_mounted_again():
+    config = make_config(site_mounts=(SiteMount("/home/alice", "/home/alice", False),))
+    spec = authorize_run(IMAGE, config=config)
+    assert spec.mounts == (Mount("/home/alice", "/home/alice", False),)
+    assert spec.workdir == "/home/alice"
+
+
 def test_duplicate_of_a_site_mount_target_is_refused():
     config = make_config(site_mounts=(SITE_MOUNT,))
-    assert "same destination /software" in refused(PolicyError, "-v", "/scratch/x:/software", IMAGE, config=config)
+    assert "same destination /software" in refused(PolicyError, "-v", "/scratch/alice/x:/software", IMAGE, config=config)
 
 
 def test_same_source_twice_at_different_targets_is_fine():
-    spec = authorize_run("-v", "/scratch/x:/a", "-v", "/scratch/x:/b:ro", IMAGE)
-    assert spec.mounts == (HOME, Mount("/scratch/x", "/a", False), Mount("/scratch/x", "/b", True))
+    spec = authorize_run("-v", "/scratch/alice/x:/a", "-v", "/scratch/alice/x:/b:ro", IMAGE)
+    assert spec.mounts == (HOME, Mount("/scratch/alice/x", "/a", False), Mount("/scratch/alice/x", "/b", True))
 
 
 # --- working directory ----------------------------------------------------------------------------
@@ -213,10 +238,10 @@ def test_cwd_in_home_is_the_workdir_without_another_mount(cwd):
     assert (spec.workdir, spec.mounts) == (cwd, (HOME,))
 
 
-@pytest.mark.parametrize("cwd", ["/scratch", "/scratch/alice/run"])
-def test_cwd_under_a_prefix_is_mounted(cwd):
+@pytest.mark.parametrize("cwd, read_only", [("/scratch", True), ("/scratch/alice/run", False)])
+def test_cwd_under_a_prefix_is_mounted_read_only_unless_the_caller_may_write_it(cwd, read_only):
     spec = authorize_run(IMAGE, cwd=cwd)
-    assert (spec.workdir, spec.mounts) == (cwd, (HOME, Mount(cwd, cwd, False)))
+    assert (spec.workdir, spec.mounts) == (cwd, (HOME, Mount(cwd, cwd, read_only)))
 
 
 @pytest.mark.parametrize("cwd", ["/tmp", "/scratch2/alice", "/scratchy", "/home/bob", "/", "/etc"])
