@@ -18,7 +18,8 @@ Measured, interleaved (the order of socker/docker/native rotates every iteration
   compute      Bowtie: align generated reads to a generated reference, best of 3
   memory       peak RSS (VmHWM) of socker and of its root-owned guardian while `sleep 5` runs
 
-Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.{md,json,png}.
+Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.{md,json,png}
+(partial.* for --quick or --only).
 """
 
 import argparse
@@ -492,6 +493,8 @@ def measure_memory(commands, user, tools, reps):
         else:
             out["docker_cli"] = best["main"]
         note(f"memory: {tool} sampled")
+    if "socker" in out and "docker_cli" in out:
+        out["ratio_rss_socker_docker_cli"] = ratio(out["socker"]["hwm_kb"], out["docker_cli"]["hwm_kb"])
     out["runs"] = reps
     return out
 
@@ -710,13 +713,15 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(res)
-    (out / "latest.md").write_text(text + "\n")
-    (out / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
+    # A smoke run or a partial one must not replace the figures the README quotes.
+    stem = "latest" if not quick and parts == {"start", "concurrency", "compute", "memory"} else "partial"
+    (out / f"{stem}.md").write_text(text + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     try:
-        plot(res, out / "latest.png")
+        plot(res, out / f"{stem}.png")
     except ImportError:
         note("matplotlib missing: no plot (use benchmarks/run, which provides it)")
-    note(f"wrote {out / 'latest.md'}, latest.json, latest.png")
+    note(f"wrote {out / stem}.md, .json and .png")
     print(json.dumps(res, indent=2) if args.json else text)
 
 
