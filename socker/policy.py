@@ -79,7 +79,7 @@ def authorize(request, config, identity, host, caller_env, job):
     mounts += [_user_volume(v, config, identity, host) for v in request.volumes]
     cwd = _mount_cwd(mounts, config, identity, host, required=request.workdir is None)
     workdir = cwd if request.workdir is None else _container_path(request.workdir, "working directory")
-    _check_targets(mounts)
+    _check_targets(mounts, may_nest=_home_in_a_site_mount(mounts, config, identity))
     return ContainerSpec(
         image=image,
         command=request.command,
@@ -128,7 +128,7 @@ def _default_mounts(config, identity, host):
             raise HostPathError(f"site mount {site.source} does not exist on this node; tell your administrator")
         mounts.append(Mount(resolved[0], site.target, site.read_only))
     home = _real_home(identity, host)
-    if home and not any(_shown_at(home, mount) == identity.home for mount in mounts):
+    if home and not any(_shown_at(home, m) == identity.home and not m.read_only for m in mounts):
         mounts.append(Mount(home, _container_path(identity.home, "home directory"), False))
     return mounts
 
@@ -188,7 +188,17 @@ def _mount_cwd(mounts, config, identity, host, required):
                       "cd to your home or scratch, or give -w DIR")
 
 
-def _check_targets(mounts):
+def _home_in_a_site_mount(mounts, config, identity):
+    """The home mount, when a read-only site mount shows the home at its own path: the home
+    exists there, below directories of the administrator's, so it may lie inside that mount."""
+    sites = mounts[:len(config.site_mounts)]
+    home = next((m for m in mounts[len(sites):] if m.target == identity.home), None)
+    if home is not None and any(_shown_at(home.source, site) == home.target for site in sites):
+        return {home}
+    return set()
+
+
+def _check_targets(mounts, may_nest=frozenset()):
     """No two destinations may be equal or nest: the engine would create the inner one as root,
     through the outer mount, on the host (and a symbolic link there could lead it anywhere)."""
     for mount in mounts:
@@ -197,7 +207,7 @@ def _check_targets(mounts):
                 continue
             if mount.target == other.target:
                 raise PolicyError(f"two mounts have the same destination {mount.target}")
-            if is_within(mount.target, other.target):
+            if is_within(mount.target, other.target) and mount not in may_nest:
                 raise PolicyError(f"mount destination {mount.target} lies inside another mount's, {other.target}; "
                                   "choose one outside it")
 

@@ -57,7 +57,7 @@ def make_config(**changes):
 # --- the fake host -------------------------------------------------------------------------
 # Every path under one of EXISTING is there; names say what they are ("*.txt" a regular
 # file, "*fifo*" something else, "*missing*" absent). SYMLINKS redirect whole subtrees.
-EXISTING = ("/home/alice", "/home/bob", "/scratch", "/scratch2", "/scratchy", "/cluster/software",
+EXISTING = ("/home", "/home/alice", "/home/bob", "/scratch", "/scratch2", "/scratchy", "/cluster/software",
             "/export", "/etc", "/var", "/tmp", "/root")
 SYMLINKS = {
     "/home/alice/link-etc": "/etc",

@@ -193,6 +193,15 @@ def test_a_home_shown_by_a_site_mount_is_not_mounted_again():
     assert spec.workdir == "/home/alice"
 
 
+def test_a_home_shown_read_only_by_a_site_mount_is_mounted_writable_inside_it():
+    site = SiteMount("/home", "/home", True)
+    spec = authorize_run(IMAGE, config=make_config(site_mounts=(site,)))
+    assert spec.mounts == (Mount("/home", "/home", True), HOME)
+    # Only the home may lie inside a site mount; anything else is still refused.
+    message = refused(PolicyError, "-v", "/scratch/alice/x:/home/alice2", IMAGE, config=make_config(site_mounts=(site,)))
+    assert "lies inside another mount's, /home" in message
+
+
 def test_duplicate_of_a_site_mount_target_is_refused():
     config = make_config(site_mounts=(SITE_MOUNT,))
     assert "same destination /software" in refused(PolicyError, "-v", "/scratch/alice/x:/software", IMAGE, config=config)
