@@ -145,15 +145,18 @@ def _bob_scratch_entries():
 
 
 @pytest.mark.parametrize("args, phrase", [
-    # The engine creates a missing working directory or mount point as root, through a mount:
-    # here into bob's private directory, through a writable mount of the root-owned /scratch.
+    # The engine would create a missing mount point as root, through a mount: here into bob's
+    # private directory, through a mount of the root-owned /scratch. A working directory is
+    # entered by the caller, in the container: a missing one is an error, never created.
     (["-v", "/scratch:/s", "-w", f"/s/{BOB}/made-by-root"], "cannot write; mount it read-only"),
-    (["-v", "/scratch:/s:ro", "-w", f"/s/{BOB}/made-by-root"], "is not a directory you can reach"),
+    (["-v", "/scratch:/s:ro", "-w", f"/s/{BOB}/made-by-root"], "cannot enter the working directory"),
+    (["-v", "/scratch/{alice}:/s", "-w", "/s/made-by-root"], "cannot enter the working directory"),
     (["-v", "/scratch:/s", "-v", f"/home/{ALICE}:/s/{BOB}/made-by-root"], "cannot write"),
     (["-v", f"/scratch/{ALICE}:/s", "-v", f"/home/{ALICE}:/s/x"], "lies inside another mount's"),
     (["-v", f"/scratch/{ALICE}:/home/{ALICE}/x"], "lies inside another mount's"),
 ])
 def test_nothing_is_created_as_root_through_a_mount(args, phrase, alice_scratch):
+    args = [arg.replace("{alice}", ALICE) for arg in args]
     before = _bob_scratch_entries(), sorted(os.listdir(f"/home/{ALICE}")), sorted(os.listdir(alice_scratch))
     refused(socker(ALICE, "run", *args, IMAGE, "true"), phrase)
     assert (_bob_scratch_entries(), sorted(os.listdir(f"/home/{ALICE}")), sorted(os.listdir(alice_scratch))) == before

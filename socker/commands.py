@@ -56,16 +56,15 @@ def run(request, context):
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
         host = hostpaths.look([*roots, *(v.source for v in request.volumes)])
         spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
-        hostpaths.require_workdir(spec)
-        image_id = engine.require_image(spec.image, request.image)
+        image = engine.require_image(spec.image, request.image)
         placement = cgroups.place(job)
         descriptors = hostpaths.pin(spec.mounts)
     except SockerError as e:
         audit.record(settings.audit_facility, {**fields, "result": "refused", "reason": str(e)})
         raise
-    fields["image_id"] = image_id
+    fields["image_id"] = image["Id"]
     name = runner.container_name(identity.uid, job)
-    context.say(f"{spec.image} is {image_id}; container {name}")
+    context.say(f"{spec.image} is {image['Id']}; container {name}")
     for mount in spec.mounts:
         context.say(f"mount {mount.source} at {mount.target}{' read-only' if mount.read_only else ''}")
     context.say(f"command {shlex.join(spec.command) or '(image default)'} in {spec.workdir}")
@@ -73,7 +72,7 @@ def run(request, context):
                 else f"outside any job: limits {spec.limits}")
     status = None
     try:
-        status, oom_killed = runner.run(spec, descriptors, image_id, name, engine, identity, context.privileges,
+        status, oom_killed = runner.run(spec, descriptors, image, name, engine, identity, context.privileges,
                                         settings, fields, placement)
         if oom_killed:
             limit = "the job's memory limit" if job else "the memory limit for containers outside jobs"
@@ -91,7 +90,8 @@ def images(context):
     engine = Engine(settings.socket, context.privileges)
     rows = [("IMAGE", "PRESENT", "IMAGE ID")]
     for reference in settings.images:
-        image_id = engine.image_id(reference)
+        image = engine.image(reference)
+        image_id = image["Id"] if image else None
         rows.append((imageref.familiar(reference), "yes" if image_id else "no",
                      image_id.removeprefix("sha256:")[:12] if image_id else "-"))
     width = max(len(row[0]) for row in rows)

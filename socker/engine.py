@@ -54,23 +54,28 @@ class Engine:
     def version(self):
         return self._call("engine version", "version", api_version=False)
 
-    def image_id(self, reference):
-        """The ID of the local image `reference`, or None if this node does not have it."""
+    def image(self, reference):
+        """The local image `reference` as the engine describes it, or None if this node does not have it."""
         try:
-            return self._call(f"inspect image {reference}", "inspect_image", reference)["Id"]
+            return self._call(f"inspect image {reference}", "inspect_image", reference)
         except EngineError as e:
             if isinstance(e.__cause__, docker.errors.NotFound):
                 return None
             raise
 
     def require_image(self, reference, shown):
-        image_id = self.image_id(reference)
-        if image_id is None:
+        image = self.image(reference)
+        if image is None:
             raise PolicyError(f"image {shown} is allowed but not present on this node; ask your administrator to pull it")
-        return image_id
+        return image
 
-    def create(self, spec, image_id, name, extra_mounts=(), cgroup_parent=""):
-        """Create (not start) the container described by `spec` from the exact image `image_id`."""
+    def create(self, spec, image, name, extra_mounts=(), cgroup_parent="", chdir=None):
+        """Create (not start) the container described by `spec` from the exact `image` (as inspected).
+
+        The container starts in / with `chdir`, a program in the container, which enters
+        spec.workdir as the caller and runs the image's entrypoint and the command.
+        """
+        config = image.get("Config") or {}
         mounts = [_bind(m.source, m.target, m.read_only) for m in (*spec.mounts, *extra_mounts)]
         host_config = {
             "Mounts": mounts,
@@ -103,11 +108,14 @@ class Engine:
             })
         created = self._call(
             "create container", "create_container",
-            image=image_id,
-            command=list(spec.command) or None,
+            image=image["Id"],
+            # The image's entrypoint, after the helper; naming an entrypoint drops the image's
+            # CMD, so it is given again when the caller names no command.
+            entrypoint=[chdir, spec.workdir, *(config.get("Entrypoint") or [])],
+            command=list(spec.command) or config.get("Cmd") or [],
             user=f"{spec.uid}:{spec.gid}",
             environment=list(spec.env),
-            working_dir=spec.workdir,
+            working_dir="/",
             labels=dict(spec.labels),
             tty=spec.tty,
             stdin_open=spec.interactive,

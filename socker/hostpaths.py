@@ -10,7 +10,7 @@ import os
 import stat
 
 from .errors import HostPathError
-from .policy import HostView, is_within
+from .policy import HostView
 
 _STAGING = "mounts"
 _MS_BIND, _MS_REC, _MNT_DETACH = 0x1000, 0x4000, 2
@@ -29,22 +29,6 @@ def look(paths):
         directories.add(cwd)
     writable = frozenset(d for d in directories if os.access(d, os.W_OK, effective_ids=True))
     return HostView(cwd=cwd, realpaths=realpaths, writable=writable)
-
-
-def require_workdir(spec):
-    """Refuse a working directory that lies in a bind mount but does not exist there, as the caller.
-
-    The engine would create it as root on the host. Checked without symbolic links: the engine
-    resolves them inside the container, where they may lead elsewhere than on the host.
-    """
-    mount = max((m for m in spec.mounts if is_within(spec.workdir, m.target)), key=lambda m: len(m.target),
-                default=None)
-    if mount is None:
-        return  # in the image's own file system, which is the container's
-    host_path = os.path.normpath(os.path.join(mount.source, os.path.relpath(spec.workdir, mount.target)))
-    if _resolve(host_path) != (host_path, "dir"):
-        raise HostPathError(f"working directory {spec.workdir} is not a directory you can reach in {mount.target} "
-                            "(symbolic links are not followed)")
 
 
 def _resolve(path):

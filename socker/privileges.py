@@ -10,6 +10,7 @@ import ctypes
 import grp
 import os
 import pwd
+import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from .errors import SockerError
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
+_INTERRUPTING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,17 @@ class Privileges:
         """
         if not self.setuid:
             return os.fork()
-        os.seteuid(0)
-        os.setresuid(0, 0, 0)
+        # No KeyboardInterrupt between fork() and knowing the pid: a guardian nobody knows of.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTING)
         pid = -1
         try:
+            os.seteuid(0)
+            os.setresuid(0, 0, 0)
             pid = os.fork()
         finally:
             if pid != 0:
                 os.setresuid(self._uid, self._uid, 0)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:
             self.setuid = False  # nothing left to switch
         return pid

@@ -22,10 +22,12 @@ import tty
 from . import audit, cgroups, hostpaths, userdb
 from .engine import Engine
 from .errors import EngineError
+from .policy import Mount
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
 _CHUNK = 65536
+CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
 _STDOUT, _STDERR = 1, 2
 # The engine may still be creating the container when socker dies: the guardian keeps
 # looking for it by name this long before it concludes there is nothing to remove.
@@ -38,7 +40,7 @@ def container_name(uid, job):
     return f"socker-{uid}-{job_part}{secrets.token_hex(6)}"
 
 
-def run(spec, descriptors, image_id, name, engine, identity, privileges, config, audit_fields, placement):
+def run(spec, descriptors, image, name, engine, identity, privileges, config, audit_fields, placement):
     """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind.
 
     `descriptors` hold the sources of spec.mounts, opened by hostpaths.pin.
@@ -50,7 +52,8 @@ def run(spec, descriptors, image_id, name, engine, identity, privileges, config,
         with privileges.elevated():
             mounts = hostpaths.stage(spec.mounts, descriptors, userdb.state_directory(name))
         spec = dataclasses.replace(spec, mounts=mounts)
-        container_id = engine.create(spec, image_id, name, extra_mounts, placement.parent)
+        helper = chdir_helper()
+        container_id = engine.create(spec, image, name, (*extra_mounts, helper), placement.parent, helper.target)
         guardian.tell(container_id)
         audit_fields["container"] = container_id[:12]
         with _Signals() as signals:
@@ -62,11 +65,19 @@ def run(spec, descriptors, image_id, name, engine, identity, privileges, config,
             engine.remove(container_id or name)
             removed = True
         finally:
-            # If the engine failed to remove the container, the guardian keeps trying and tidies after it.
-            if removed:
-                with privileges.elevated():
-                    _tidy(name, placement)
-            guardian.release(cleaned_up=removed)
+            # If the engine failed to remove the container, the guardian tries again and tidies after it.
+            try:
+                if removed:
+                    with privileges.elevated():
+                        _tidy(name, placement)
+            finally:
+                guardian.release(cleaned_up=removed)
+
+
+def chdir_helper():
+    """The mount that puts socker-chdir, from beside the socker binary, in the container (read-only)."""
+    beside = os.path.join(os.path.dirname(os.path.realpath("/proc/self/exe")), CHDIR_HELPER)
+    return Mount(beside, f"/.{CHDIR_HELPER}", True)
 
 
 def _tidy(name, placement):
@@ -307,13 +318,15 @@ class Guardian:
         os.write(self._write_fd, f"id {container_id}\n".encode())
 
     def release(self, cleaned_up):
-        """Let the guardian go, with nothing to do if socker `cleaned_up` itself; waits for it."""
+        """Let the guardian go: with nothing to do if socker `cleaned_up` itself, and then
+        reaped; else it goes on alone, for as long as the engine keeps it waiting."""
         try:
             if cleaned_up:
                 os.write(self._write_fd, b"done\n")
         finally:
             os.close(self._write_fd)
-            os.waitpid(self.pid, 0)
+            if cleaned_up:
+                os.waitpid(self.pid, 0)
 
 
 def _guard(read_fd, name, config, audit_fields, privileges, placement):
@@ -337,14 +350,19 @@ def _guard(read_fd, name, config, audit_fields, privileges, placement):
     container_id = next((line[3:] for line in lines if line.startswith("id ")), None)
     engine = Engine(config.socket, privileges)
     deadline = time.monotonic() + _GUARDIAN_PATIENCE
-    while True:
+    gone = False
+    while not gone and time.monotonic() < deadline:
         try:
-            if engine.remove(container_id or name) or container_id or time.monotonic() > deadline:
-                break
+            # Not found by name alone may mean not created yet: look again until the deadline.
+            gone = engine.remove(container_id or name) or container_id is not None
         except EngineError:
-            if time.monotonic() > deadline:
-                break
-        time.sleep(0.2)
-    _tidy(name, placement)
+            pass
+        if not gone:
+            time.sleep(0.2)
+    result = {"result": "killed"}
+    if gone or container_id is None:
+        _tidy(name, placement)
+    else:  # its state stays, for the epilog or the administrator
+        result = {"result": "failed", "reason": "the engine did not remove the container"}
     audit.record(config.audit_facility, {**audit_fields, "container": (container_id or name)[:12],
-                                         "result": "killed", "status": None})
+                                         **result, "status": None})

@@ -1,12 +1,8 @@
-import dataclasses
 import os
 
 import pytest
 
-from conftest import ALLOWED_IMAGES, authorize_run
 from socker import hostpaths
-from socker.errors import HostPathError
-from socker.policy import Mount
 
 
 @pytest.fixture
@@ -91,29 +87,3 @@ def test_writable_holds_the_directories_and_the_cwd_the_caller_may_write(tree):
     view = hostpaths.look([str(tree / "dir"), str(tree / "file.txt"), str(tree / "absent")])
     # Unit tests run as root, who may write anything: a file is never listed, nor a missing path.
     assert view.writable == {str(tree / "dir"), str(tree / "work")}
-
-
-def workdir_spec(tree, workdir):
-    mounts = (Mount(str(tree / "dir"), "/data", False), Mount(str(tree / "work"), "/data/work-view", True))
-    return dataclasses.replace(authorize_run(ALLOWED_IMAGES[0]), mounts=mounts, workdir=workdir)
-
-
-@pytest.mark.parametrize("workdir", ["/data", "/data/sub", "/data/work-view", "/opt/in-the-image"])
-def test_a_workdir_that_exists_in_its_mount_or_lies_in_the_image_is_fine(tree, workdir):
-    hostpaths.require_workdir(workdir_spec(tree, workdir))
-
-
-@pytest.mark.parametrize("workdir, setup", [
-    ("/data/absent", None),
-    ("/data/work-view/absent", None),  # the deepest mount is the one that counts
-    ("/data/link", lambda t: (t / "dir" / "link").symlink_to(t / "dir" / "sub")),
-    ("/data/link/x", lambda t: (t / "dir" / "link").symlink_to(t / "dir")),
-    ("/data/f", lambda t: (t / "dir" / "f").write_text("")),
-])
-def test_a_workdir_the_engine_would_have_to_create_or_follow_is_refused(tree, workdir, setup):
-    if setup:
-        setup(tree)
-    before = sorted(os.listdir(tree / "dir"))
-    with pytest.raises(HostPathError, match="is not a directory you can reach"):
-        hostpaths.require_workdir(workdir_spec(tree, workdir))
-    assert sorted(os.listdir(tree / "dir")) == before
