@@ -69,7 +69,7 @@ class Engine:
             raise PolicyError(f"image {shown} is allowed but not present on this node; ask your administrator to pull it")
         return image
 
-    def create(self, spec, image, name, extra_mounts=(), cgroup_parent="", chdir=None):
+    def create(self, spec, image, name, extra_mounts, cgroup_parent, chdir):
         """Create (not start) the container described by `spec` from the exact `image` (as inspected).
 
         The container starts in / with `chdir`, a program in the container, which enters
