@@ -8,9 +8,10 @@ import dataclasses
 import os
 import posixpath
 
+import pytest
 from hypothesis import settings
 
-from socker import cli, jobs, policy, privileges
+from socker import cli, jobs, policy, privileges, securefile
 from socker.config import SiteMount, from_document
 
 settings.register_profile("unit", deadline=None, max_examples=150)
@@ -21,7 +22,12 @@ def pytest_configure(config):
     # --basetemp=build/pytest-unit: pytest creates only the last component. It must sit
     # below root-owned 0755 directories for securefile.read_trusted to accept files there.
     if config.option.basetemp:
-        os.makedirs(os.path.dirname(os.path.abspath(config.option.basetemp)), mode=0o755, exist_ok=True)
+        parent = os.path.dirname(os.path.abspath(config.option.basetemp))
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+        problems = securefile.path_problems(parent, "directory")
+        if problems:
+            raise pytest.UsageError(f"--basetemp must lie below root-owned directories that only root may "
+                                    f"write (check out the repository elsewhere): {problems[0]}")
 
 
 @dataclasses.dataclass(frozen=True)
