@@ -21,6 +21,7 @@ SOCKER = "/usr/local/bin/socker"
 CONFIG = Path("/etc/socker/socker.yaml")
 IMAGE = "socker-test/busybox:latest"
 ROOTUSER_IMAGE = "socker-test/rootuser:latest"
+ENTRYPOINT_IMAGE = "socker-test/entrypoint:latest"
 FORBIDDEN_IMAGE = "socker-test/forbidden:latest"
 ABSENT_IMAGE = "socker-test/absent:latest"
 ALICE, BOB = "socker-alice", "socker-bob"
@@ -31,6 +32,7 @@ TEST_CONFIG = f"""\
 images:
   - {IMAGE}
   - {ROOTUSER_IMAGE}
+  - {ENTRYPOINT_IMAGE}
   - {ABSENT_IMAGE}
 volumes:
   - /scratch

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (ALICE, BOB, IMAGE, ROOTUSER_IMAGE, SOCKER, STATE_DIR, docker, popen_socker,
+from conftest import (ALICE, BOB, ENTRYPOINT_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, STATE_DIR, docker, popen_socker,
                       run_as, socker, socker_containers, unique, user, wait_for_audit, wait_until)
 
 
@@ -48,6 +48,14 @@ def test_an_images_anonymous_volume_goes_with_its_container():
     result = socker(ALICE, "run", ROOTUSER_IMAGE, "sh", "-c", "grep -c ' /var/lib/data ' /proc/self/mounts")
     assert result.returncode == 0 and result.stdout == b"1\n", result
     assert set(docker("volume", "ls", "-q").split()) == before
+
+
+def test_the_images_entrypoint_runs_with_its_default_command_or_the_callers():
+    # socker puts its socker-chdir before the entrypoint, which makes the engine forget the CMD.
+    default = socker(ALICE, "run", ENTRYPOINT_IMAGE)
+    assert (default.returncode, default.stdout) == (0, b"from the entrypoint: the default command\n"), default
+    given = socker(ALICE, "run", ENTRYPOINT_IMAGE, "x", "y")
+    assert (given.returncode, given.stdout) == (0, b"from the entrypoint: x y\n"), given
 
 
 def test_setuid_file_in_image_gives_no_root():
@@ -200,7 +208,7 @@ def test_images_lists_what_is_allowed_and_present():
     result = socker(ALICE, "images")
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split()[1] for line in result.stdout.decode().splitlines()[1:]}
-    assert rows == {IMAGE: "yes", ROOTUSER_IMAGE: "yes", "socker-test/absent:latest": "no"}
+    assert rows == {IMAGE: "yes", ROOTUSER_IMAGE: "yes", ENTRYPOINT_IMAGE: "yes", "socker-test/absent:latest": "no"}
 
 
 def test_version_shows_socker_and_engine():
