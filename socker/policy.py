@@ -150,8 +150,8 @@ def _user_volume(volume, config, identity, host):
     shown = volume.source if real == volume.source else f"{volume.source} (which is {real})"
     if not any(is_within(real, root) for root in permitted_roots(config, identity, host)):
         raise PolicyError(f"volume source {shown} is outside the directories you may mount")
-    # The engine creates missing mount points and working directories as root: through a
-    # writable mount of a directory the caller cannot write, into other users' directories.
+    # The engine creates missing mount points as root: through a writable mount of a directory
+    # the caller cannot write, into other users' directories.
     if kind == "dir" and not volume.read_only and real not in host.writable:
         raise PolicyError(f"volume source {shown} is a directory you cannot write; mount it read-only (:ro)")
     return Mount(real, _container_path(volume.target, "volume destination"), volume.read_only)
@@ -189,16 +189,14 @@ def _mount_cwd(mounts, config, identity, host, required):
 
 
 def _home_in_a_site_mount(mounts, config, identity):
-    """The home mount, when a read-only site mount shows the home at its own path: the home
-    exists there, below directories of the administrator's, so it may lie inside that mount."""
+    """(home mount, site mount) when a read-only site mount shows the home at its own path: the
+    home exists there, below directories of the administrator's, so it may lie inside that mount."""
     sites = mounts[:len(config.site_mounts)]
     home = next((m for m in mounts[len(sites):] if m.target == identity.home), None)
-    if home is not None and any(_shown_at(home.source, site) == home.target for site in sites):
-        return {home}
-    return set()
+    return {(home, site) for site in sites if home is not None and _shown_at(home.source, site) == home.target}
 
 
-def _check_targets(mounts, may_nest=frozenset()):
+def _check_targets(mounts, may_nest):
     """No two destinations may be equal or nest: the engine would create the inner one as root,
     through the outer mount, on the host (and a symbolic link there could lead it anywhere)."""
     for mount in mounts:
@@ -207,7 +205,7 @@ def _check_targets(mounts, may_nest=frozenset()):
                 continue
             if mount.target == other.target:
                 raise PolicyError(f"two mounts have the same destination {mount.target}")
-            if is_within(mount.target, other.target) and mount not in may_nest:
+            if is_within(mount.target, other.target) and (mount, other) not in may_nest:
                 raise PolicyError(f"mount destination {mount.target} lies inside another mount's, {other.target}; "
                                   "choose one outside it")
 
