@@ -83,8 +83,9 @@ class Privileges:
     def fork_root_child(self):
         """fork(); the child has every uid 0 from its first instruction, so the caller can never signal it.
 
-        Returns 0 in the child, which holds root for good, and the child's pid in the caller's
-        process, whose uids are as they were.
+        Returns 0 in the child, which holds root for good and starts with SIGINT, SIGTERM, SIGHUP
+        and SIGQUIT blocked (a terminal reaches its whole process group: the child unblocks them
+        once it ignores them), and the child's pid in the caller's process, as it was.
         """
         if not self.setuid:
             return os.fork()
@@ -98,7 +99,7 @@ class Privileges:
         finally:
             if pid != 0:
                 os.setresuid(self._uid, self._uid, 0)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:
             self.setuid = False  # nothing left to switch
         return pid

@@ -334,6 +334,7 @@ def _guard(read_fd, name, config, audit_fields, privileges, placement):
     for sig in (*FORWARDED_SIGNALS, signal.SIGWINCH, signal.SIGPIPE, signal.SIGTSTP,
                 signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork, ignored from now on
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)  # keep no pipe of the caller's open
