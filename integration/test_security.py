@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ALICE, BOB, FORBIDDEN_IMAGE, IMAGE, SOCKER, docker, popen_socker, refused, run_as, socker,
-                      unique, user, wait_for_audit)
+from conftest import (ALICE, BOB, FORBIDDEN_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, docker, popen_socker, refused,
+                      run_as, socker, unique, user, wait_for_audit)
 
 
 # ------------------------------------------------------------------ smuggled engine options
@@ -160,6 +160,13 @@ def test_nothing_is_created_as_root_through_a_mount(args, phrase, alice_scratch)
     before = _bob_scratch_entries(), sorted(os.listdir(f"/home/{ALICE}")), sorted(os.listdir(alice_scratch))
     refused(socker(ALICE, "run", *args, IMAGE, "true"), phrase)
     assert (_bob_scratch_entries(), sorted(os.listdir(f"/home/{ALICE}")), sorted(os.listdir(alice_scratch))) == before
+
+
+def test_an_image_volume_inside_a_bind_mount_is_refused(alice_scratch):
+    # socker-test/rootuser declares VOLUME /var/lib/data: its mount point would be made in x.
+    refused(socker(ALICE, "run", "-v", f"{alice_scratch}:/var/lib", ROOTUSER_IMAGE, "true"),
+            "the image's volume /var/lib/data lies inside")
+    assert not list(alice_scratch.iterdir())
 
 
 def test_a_destination_under_a_symlink_in_home_cannot_cover_etc(alice_scratch):
@@ -338,7 +345,7 @@ def test_the_guardian_is_root_from_its_first_instruction():
     for _ in range(5):
         proc = popen_socker(ALICE, "run", IMAGE, "true", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            while proc.poll() is None and not seen[-1:]:
+            while proc.poll() is None:
                 for child in _children(proc.pid):
                     seen += _uids(child)
         except FileNotFoundError:

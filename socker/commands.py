@@ -57,6 +57,7 @@ def run(request, context):
         host = hostpaths.look([*roots, *(v.source for v in request.volumes)])
         spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
         image = engine.require_image(spec.image, request.image)
+        policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
         placement = cgroups.place(job)
         descriptors = hostpaths.pin(spec.mounts)
     except SockerError as e:

@@ -188,6 +188,16 @@ def _mount_cwd(mounts, config, identity, host, required):
                       "cd to your home or scratch, or give -w DIR")
 
 
+def refuse_mounts_holding_image_volumes(spec, image_volumes):
+    """The image's VOLUMEs are mounts too: none may lie inside a bind mount, where the engine
+    would create its mount point as root."""
+    for volume in image_volumes:
+        for mount in spec.mounts:
+            if volume != mount.target and is_within(volume, mount.target):
+                raise PolicyError(f"the image's volume {volume} lies inside the mount destination {mount.target}; "
+                                  "choose another destination")
+
+
 def _home_in_a_site_mount(mounts, config, identity):
     """(home mount, site mount) when a read-only site mount shows the home at its own path: the
     home exists there, below directories of the administrator's, so it may lie inside that mount."""

@@ -202,6 +202,17 @@ def test_a_home_shown_read_only_by_a_site_mount_is_mounted_writable_inside_it():
     assert "lies inside another mount's, /home" in message
 
 
+@pytest.mark.parametrize("destination, refused_", [("/var/lib", True), ("/var/lib/data", False), ("/data", False),
+                                                   ("/var/lib/data/sub", False), ("/var/lib/dat", False)])
+def test_an_image_volume_inside_a_mount_is_refused(destination, refused_):
+    spec = authorize_run("-v", f"/scratch/alice/x:{destination}", IMAGE)
+    if refused_:
+        with pytest.raises(PolicyError, match="the image's volume /var/lib/data lies inside the mount destination"):
+            policy.refuse_mounts_holding_image_volumes(spec, {"/var/lib/data": {}})
+    else:
+        policy.refuse_mounts_holding_image_volumes(spec, {"/var/lib/data": {}})
+
+
 def test_duplicate_of_a_site_mount_target_is_refused():
     config = make_config(site_mounts=(SITE_MOUNT,))
     assert "same destination /software" in refused(PolicyError, "-v", "/scratch/alice/x:/software", IMAGE, config=config)
