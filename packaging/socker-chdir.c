@@ -6,7 +6,8 @@
  * inside the container, into whatever the caller's bind mounts reach.
  *
  * Exit status when COMMAND does not run: 125 if DIR cannot be entered, 127 if COMMAND is
- * not found, 126 if it cannot be executed (as socker and docker run report them).
+ * not found or there is none (the image names none and neither did the caller), 126 if it
+ * cannot be executed (as socker and docker run report them).
  * Built static by packaging/build: it must run in any image, whatever its C library.
  */
 #include <errno.h>

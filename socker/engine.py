@@ -191,11 +191,6 @@ class Engine:
             raise
         return True
 
-    def containers(self, labels):
-        """IDs of all containers, running or not, carrying every one of `labels` (NAME=VALUE)."""
-        found = self._call("list containers", "containers", all=True, filters={"label": list(labels)})
-        return [c["Id"] for c in found]
-
 
 def _bind(source, target, read_only):
     # The Mounts API refuses a missing source instead of creating it as root, as Binds would.

@@ -293,6 +293,6 @@ def test_mpi_settings():
     c = config.from_document({**MINIMAL, "environment_prefixes": ["OMPI_", "PMIX_"]})
     assert c.environment_prefixes == ("OMPI_", "PMIX_")
     assert config.from_document(MINIMAL).environment_prefixes == ()
-    for bad in ({"ipc": "shareable"}, {"environment_prefixes": ["OMPI-"]}, {"environment_prefixes": "OMPI_"}):
+    for bad in ({"environment_prefixes": ["OMPI-"]}, {"environment_prefixes": "OMPI_"}):
         with pytest.raises(config._Invalid):
             config.from_document({**MINIMAL, **bad})
