@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 PYTHON := /usr/bin/python3.11
 TEST_VENV := build/test-venv
+# The config tests read files only below directories that root alone may write: under /run,
+# wherever the checkout lies (/tmp, say, is everyone's).
+UNIT_TMP := /run/socker-unit-tests/pytest
 
 .PHONY: demo check check-v2 up build install rpm unit integration clean
 
@@ -38,7 +41,7 @@ $(TEST_VENV)/ready: packaging/requirements.txt tests/requirements.txt
 	touch $@
 
 unit: $(TEST_VENV)/ready
-	$(TEST_VENV)/bin/python -m pytest -q tests --basetemp=build/pytest-unit
+	$(TEST_VENV)/bin/python -m pytest -q tests --basetemp=$(UNIT_TMP)
 
 integration: $(TEST_VENV)/ready
 	$(TEST_VENV)/bin/python -m pytest -q integration --ignore=integration/vm --basetemp=build/pytest-integration

@@ -19,7 +19,7 @@ settings.load_profile("unit")
 
 
 def pytest_configure(config):
-    # --basetemp=build/pytest-unit: pytest creates only the last component. It must sit
+    # --basetemp=/run/socker-unit-tests/pytest (make unit): pytest creates only the last component. It must sit
     # below root-owned 0755 directories for securefile.read_trusted to accept files there.
     if config.option.basetemp:
         parent = os.path.dirname(os.path.abspath(config.option.basetemp))
@@ -27,7 +27,7 @@ def pytest_configure(config):
         problems = securefile.path_problems(parent, "directory")
         if problems:
             raise pytest.UsageError(f"--basetemp must lie below root-owned directories that only root may "
-                                    f"write (check out the repository elsewhere): {problems[0]}")
+                                    f"write (make unit uses one under /run): {problems[0]}")
 
 
 @dataclasses.dataclass(frozen=True)
