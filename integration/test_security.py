@@ -348,7 +348,7 @@ def test_the_guardian_is_root_from_its_first_instruction():
             while proc.poll() is None:
                 for child in _children(proc.pid):
                     seen += _uids(child)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             pass  # socker ended
         finally:
             proc.wait(timeout=30)
@@ -359,7 +359,7 @@ def test_the_guardian_is_root_from_its_first_instruction():
 def _uids(pid):
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # it has ended, or is ending
         return []
     return [tuple(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:])]
 
