@@ -31,3 +31,34 @@ def record(facility, fields):
     syslog.openlog("socker", syslog.LOG_PID, FACILITIES[facility])
     syslog.syslog(syslog.LOG_INFO, format_record(fields))
     syslog.closelog()
+
+
+class Record:
+    """The audit trail of one run: fields gathered as the run goes, ended by one result word.
+
+    The result words are `refused` (with `reason`), `exited` (with `status`), `failed` (socker or
+    the engine failed) and `killed` (socker was gone and its guardian removed the container).
+    Each writes the record to syslog at `facility`, which the configuration may change.
+    """
+
+    def __init__(self, **fields):
+        self.facility = "authpriv"
+        self.fields = dict(fields)
+
+    def note(self, **fields):
+        self.fields.update(fields)
+
+    def refused(self, reason):
+        self._write("refused", reason=reason)
+
+    def exited(self, status):
+        self._write("exited", status=status)
+
+    def failed(self, reason=None):
+        self._write("failed", reason=reason)
+
+    def killed(self):
+        self._write("killed")
+
+    def _write(self, result, **fields):
+        record(self.facility, {**self.fields, "result": result, **fields})

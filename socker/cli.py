@@ -7,6 +7,7 @@ is never passed on to the engine.
 import re
 from dataclasses import dataclass
 
+from .environ import ENV_NAME
 from .errors import UsageError
 
 USAGE = """\
@@ -36,12 +37,11 @@ Run options:
   -t, --tty                  give the container a terminal
   --                         end of options
 
-Exit status: the container's own; 125 if socker or the engine failed;
-126 if COMMAND cannot be run; 127 if COMMAND is not found in the image.
+Exit status: the container's own; 125 if socker refused or socker or the
+engine failed; 126 if COMMAND cannot be run; 127 if COMMAND is not found in
+the image; 130 if interrupted before the container started; 141 if the reader
+of socker's own output went away; 1 if 'config check' found a problem.
 """
-
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
 
 @dataclass(frozen=True)
 class VolumeRequest:

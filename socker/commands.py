@@ -8,7 +8,7 @@ import sys
 from . import __version__, audit, cgroups, config, hostpaths, imageref, jobs, policy, runner, securefile
 from .cli import ConfigCheckRequest, ImagesRequest, RunRequest, VersionRequest
 from .engine import Engine
-from .errors import SockerError
+from .errors import PolicyError, SockerError
 
 
 class Context:
@@ -42,39 +42,37 @@ def dispatch(action, context):
 
 def run(request, context):
     identity = context.identity
-    fields = {"action": "run", "user": identity.name, "uid": identity.uid, "job": None,
-              "image": request.image, "command": list(request.command)}
+    record = audit.Record(action="run", user=identity.name, uid=identity.uid, job=None,
+                          image=request.image, command=list(request.command))
     try:
         settings = context.load_config()
     except SockerError as e:
-        audit.record("authpriv", {**fields, "result": "refused", "reason": str(e)})
+        record.refused(str(e))
         raise
+    record.facility = settings.audit_facility
     engine = Engine(settings.socket, context.privileges)
     try:
         job = jobs.current_job(identity.uid)
-        fields["job"] = job.job_id if job else None
+        record.note(job=job.job_id if job else None)
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
         host = hostpaths.look([*roots, *(v.source for v in request.volumes)])
         spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
-        image = engine.require_image(spec.image, request.image)
+        image = _present_image(engine, spec.image, request.image)
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
         placement = cgroups.place(job)
-        descriptors = hostpaths.pin(spec.mounts)
+        descriptors = tuple(hostpaths.pin(spec.mounts))
     except SockerError as e:
-        audit.record(settings.audit_facility, {**fields, "result": "refused", "reason": str(e)})
+        record.refused(str(e))
         raise
-    fields["image_id"] = image["Id"]
-    name = runner.container_name(identity.uid, job)
-    context.say(f"{spec.image} is {image['Id']}; container {name}")
-    for mount in spec.mounts:
-        context.say(f"mount {mount.source} at {mount.target}{' read-only' if mount.read_only else ''}")
-    context.say(f"command {shlex.join(spec.command) or '(image default)'} in {spec.workdir}")
-    context.say(f"in {job.scheduler} job {job.job_id}, cgroup {placement.parent}" if job
-                else f"outside any job: limits {spec.limits}")
+    except KeyboardInterrupt:
+        record.failed("interrupted")
+        raise
+    record.note(image_id=image["Id"])
+    launch = runner.Launch(spec, image, runner.container_name(identity.uid, job), placement, descriptors)
+    _describe(context, launch, job)
     status = None
     try:
-        status, oom_killed = runner.run(spec, descriptors, image, name, engine, identity, context.privileges,
-                                        settings, fields, placement)
+        status, oom_killed = runner.run(launch, engine, record, identity, context.privileges)
         if oom_killed:
             limit = "the job's memory limit" if job else "the memory limit for containers outside jobs"
             print(f"socker: the container was killed: {limit} was reached", file=sys.stderr)
@@ -82,8 +80,29 @@ def run(request, context):
     finally:
         for fd in descriptors:
             os.close(fd)
-        result = "exited" if status is not None else "failed"
-        audit.record(settings.audit_facility, {**fields, "result": result, "status": status})
+        if status is None:
+            record.failed()
+        else:
+            record.exited(status)
+
+
+def _present_image(engine, reference, shown):
+    """The allowed image `reference` as this node's engine has it; refused if the node lacks it."""
+    image = engine.image(reference)
+    if image is None:
+        raise PolicyError(f"image {shown} is allowed but not present on this node; ask your administrator to pull it")
+    return image
+
+
+def _describe(context, launch, job):
+    """What -v says about the container before it is created."""
+    spec = launch.spec
+    context.say(f"{spec.image} is {launch.image['Id']}; container {launch.name}")
+    for mount in spec.mounts:
+        context.say(f"mount {mount.source} at {mount.target}{' read-only' if mount.read_only else ''}")
+    context.say(f"command {shlex.join(spec.command) or '(image default)'} in {spec.workdir}")
+    context.say(f"in {job.scheduler} job {job.job_id}, cgroup {launch.placement.parent}" if job
+                else f"outside any job: limits {spec.limits}")
 
 
 def images(context):

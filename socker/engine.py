@@ -1,9 +1,11 @@
 """The Docker engine, reached only through the socket the admin configured.
 
-This is the only module that imports `docker`. The client is built with an
-explicit socket and API version (no DOCKER_HOST, no ~/.docker/config.json,
-no credential helper, no proxy settings), and root is held only while a
-request is on the wire: the socket is root's.
+This is the only module that imports `docker`, and the one place where the
+SDK's errors become socker's typed ones (`NotFound`, `Conflict`, `TimedOut`,
+else `EngineError`). The client is built with an explicit socket and API
+version (no DOCKER_HOST, no ~/.docker/config.json, no credential helper, no
+proxy settings). The socket is root's: root is held only while a connection
+to it is made, never while the engine's answers are read and parsed.
 """
 
 import os
@@ -13,43 +15,56 @@ import urllib.parse
 
 import docker
 import requests
+from docker.transport import unixconn
 
-from .errors import EngineError, PolicyError
+from .errors import Conflict, EngineError, NotFound, TimedOut
 
 API_VERSION = "1.41"  # Docker 20.10 and later
 _REQUEST_TIMEOUT = 60
 
 
 class Engine:
-    def __init__(self, socket_path, privileges):
-        self._socket_path = socket_path
+    """The engine's API as socker uses it. Every method raises EngineError (or a subclass) on failure.
+
+    `api` replaces the SDK client built from `socket_path`: the unit tests give one whose
+    transport records each request and plays the engine's answers.
+    """
+
+    def __init__(self, socket_path, privileges, api=None):
+        self.socket_path = socket_path
         self._privileges = privileges
-        self._client = None
+        self._client = api
 
     def _api(self):
         if self._client is None:
             with self._privileges.elevated():
                 try:
-                    st = os.stat(self._socket_path)
+                    st = os.stat(self.socket_path)
                 except OSError as e:
-                    raise EngineError(f"engine socket {self._socket_path} is missing: is the Docker engine running?") from e
+                    raise EngineError(f"engine socket {self.socket_path} is missing: is the Docker engine running?") from e
             if not stat.S_ISSOCK(st.st_mode):
-                raise EngineError(f"engine socket {self._socket_path} is not a socket")
-            client = docker.APIClient(base_url=f"unix://{self._socket_path}", version=API_VERSION,
+                raise EngineError(f"engine socket {self.socket_path} is not a socket")
+            client = docker.APIClient(base_url=f"unix://{self.socket_path}", version=API_VERSION,
                                       timeout=_REQUEST_TIMEOUT)
             client.trust_env = False  # requests must not read *_PROXY, REQUESTS_CA_BUNDLE or ~/.netrc
+            client.mount("http+docker://", _RootConnectingAdapter(self.socket_path, self._privileges,
+                                                                  _REQUEST_TIMEOUT))
             self._client = client
         return self._client
 
     def _call(self, what, method, *args, **kwargs):
         api = self._api()
-        with self._privileges.elevated():
-            try:
-                return getattr(api, method)(*args, **kwargs)
-            except docker.errors.APIError as e:
-                raise EngineError(f"{what}: {e.explanation or e}") from e
-            except (docker.errors.DockerException, requests.RequestException, OSError) as e:
-                raise EngineError(f"{what}: cannot talk to the Docker engine at {self._socket_path}: {_reason(e)}") from e
+        try:
+            return getattr(api, method)(*args, **kwargs)
+        except docker.errors.NotFound as e:
+            raise NotFound(f"{what}: {e.explanation or e}") from e
+        except docker.errors.APIError as e:
+            kind = Conflict if e.status_code == 409 else EngineError
+            raise kind(f"{what}: {e.explanation or e}") from e
+        except requests.exceptions.ReadTimeout as e:
+            raise TimedOut(f"{what}: the Docker engine did not answer in time") from e
+        except (docker.errors.DockerException, requests.RequestException, OSError) as e:
+            raise EngineError(f"{what}: cannot talk to the Docker engine at {self.socket_path}: {_reason(e)}") from e
 
     def version(self):
         return self._call("engine version", "version", api_version=False)
@@ -58,19 +73,12 @@ class Engine:
         """The local image `reference` as the engine describes it, or None if this node does not have it."""
         try:
             return self._call(f"inspect image {reference}", "inspect_image", reference)
-        except EngineError as e:
-            if isinstance(e.__cause__, docker.errors.NotFound):
-                return None
-            raise
-
-    def require_image(self, reference, shown):
-        image = self.image(reference)
-        if image is None:
-            raise PolicyError(f"image {shown} is allowed but not present on this node; ask your administrator to pull it")
-        return image
+        except NotFound:
+            return None
 
     def create(self, spec, image, name, extra_mounts, cgroup_parent, chdir):
-        """Create (not start) the container described by `spec` from the exact `image` (as inspected).
+        """Create (not start) the container described by `spec` from the exact `image` (as inspected);
+        returns its ID.
 
         The container starts in / with `chdir`, a program in the container, which enters
         spec.workdir as the caller and runs the image's entrypoint and the command.
@@ -134,7 +142,7 @@ class Engine:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with self._privileges.elevated():
-                sock.connect(self._socket_path)
+                sock.connect(self.socket_path)
             sock.sendall(request.encode())
             head = b""
             while b"\r\n\r\n" not in head:
@@ -156,6 +164,7 @@ class Engine:
         self._call("start container", "start", container_id)
 
     def kill(self, container_id, signal_name):
+        """Raises Conflict if the container is not running."""
         self._call(f"send {signal_name}", "kill", container_id, signal=signal_name)
 
     def resize(self, container_id, height, width):
@@ -163,14 +172,10 @@ class Engine:
 
     def wait(self, container_id, timeout):
         """The container's exit status, or None if it is still running after `timeout` seconds."""
-        api = self._api()
-        with self._privileges.elevated():
-            try:
-                return api.wait(container_id, timeout=timeout)["StatusCode"]
-            except requests.exceptions.ReadTimeout:
-                return None
-            except (docker.errors.DockerException, requests.RequestException, OSError) as e:
-                raise EngineError(f"wait for container: {_reason(e)}") from e
+        try:
+            return self._call("wait for container", "wait", container_id, timeout=timeout)["StatusCode"]
+        except TimedOut:
+            return None
 
     def state(self, container_id):
         return self._call("inspect container", "inspect_container", container_id)["State"]
@@ -183,12 +188,10 @@ class Engine:
         try:
             # v: with its anonymous volumes (an image's VOLUME), which would otherwise pile up.
             self._call("remove container", "remove_container", reference, force=True, v=True)
-        except EngineError as e:
-            if isinstance(e.__cause__, docker.errors.NotFound):
-                return False
-            if isinstance(e.__cause__, docker.errors.APIError) and e.__cause__.status_code == 409:
-                return True  # removal already in progress
-            raise
+        except NotFound:
+            return False
+        except Conflict:
+            pass  # removal already in progress
         return True
 
 
@@ -203,3 +206,41 @@ def _reason(error):
     while error.__cause__ is not None or error.__context__ is not None:
         error = error.__cause__ or error.__context__
     return str(error) or type(error).__name__
+
+
+class _RootConnection(unixconn.UnixHTTPConnection):
+    """A connection to the engine's socket that holds root for connect() only."""
+
+    def __init__(self, privileges, *args):
+        super().__init__(*args)
+        self._privileges = privileges
+
+    def connect(self):
+        with self._privileges.elevated():
+            super().connect()
+
+
+class _RootConnectingPool(unixconn.UnixHTTPConnectionPool):
+    def __init__(self, privileges, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._privileges = privileges
+
+    def _new_conn(self):
+        return _RootConnection(self._privileges, self.base_url, self.socket_path, self.timeout)
+
+
+class _RootConnectingAdapter(unixconn.UnixHTTPAdapter):
+    """The SDK's transport for unix sockets, with connections that connect as root."""
+
+    def __init__(self, socket_path, privileges, timeout):
+        self._privileges = privileges
+        super().__init__(socket_path, timeout)
+
+    def get_connection(self, url, proxies=None):
+        with self.pools.lock:
+            pool = self.pools.get(url)
+            if pool is None:
+                pool = _RootConnectingPool(self._privileges, url, self.socket_path, self.timeout,
+                                           maxsize=self.max_pool_size)
+                self.pools[url] = pool
+        return pool

@@ -7,8 +7,11 @@ into the container.
 """
 
 import os
+import re
 import types
 
+# What a variable name may look like: in -e NAME, and in what the admin lets through.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 # HOME points nowhere so no library finds a per-user file (~/.docker/config.json, ~/.netrc).

@@ -25,5 +25,17 @@ class EngineError(SockerError):
     """The container engine cannot be reached or refused a request."""
 
 
+class NotFound(EngineError):
+    """The engine has no such object (image, container)."""
+
+
+class Conflict(EngineError):
+    """The engine is already doing what was asked, or the object is in use."""
+
+
+class TimedOut(EngineError):
+    """The engine did not answer in the time socker gave it."""
+
+
 class JobError(SockerError):
     """The caller's batch job or its cgroups cannot be determined safely."""

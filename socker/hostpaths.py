@@ -10,7 +10,7 @@ import os
 import stat
 
 from .errors import HostPathError
-from .policy import HostView
+from .model import HostView
 
 _STAGING = "mounts"
 _MS_BIND, _MS_REC, _MNT_DETACH = 0x1000, 0x4000, 2

@@ -8,48 +8,17 @@ module turns into an API call.
 """
 
 import posixpath
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from . import cli, imageref
+from . import imageref
+from .environ import ENV_NAME
 from .errors import HostPathError, PolicyError, UsageError
+from .model import ContainerSpec, Mount
 
 # Container paths a user may not mount over or work in: the kernel's interfaces and the
 # identity files socker itself provides (runc CVE-2024-21626 used a WORKDIR under /proc).
 PROTECTED_TARGETS = ("/proc", "/sys", "/dev", "/etc")
 SOCKER_LABEL = "socker"
-
-
-@dataclass(frozen=True)
-class Mount:
-    source: str  # real host path, no symlinks
-    target: str  # absolute, normalised path inside the container
-    read_only: bool
-
-
-@dataclass(frozen=True)
-class HostView:
-    """What `hostpaths` found on the host, as the caller."""
-    cwd: str | None  # the caller's current directory, physical path; None if unreachable
-    realpaths: dict  # host path -> (real path, kind) with kind "dir" or "file", or None if missing
-    writable: frozenset = frozenset()  # the real directories among them, and the cwd, the caller may write
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    image: str  # canonical reference that the allow-list admitted
-    command: tuple
-    uid: int
-    gid: int
-    groups: tuple
-    env: tuple  # of "NAME=VALUE"
-    mounts: tuple  # of Mount
-    workdir: str
-    interactive: bool
-    tty: bool
-    network: str
-    labels: dict
-    limits: object  # config.Limits outside a job; None inside one, where the job's cgroups bind
 
 
 def is_within(path, directory):
@@ -199,8 +168,9 @@ def refuse_mounts_holding_image_volumes(spec, image_volumes):
 
 
 def _home_in_a_site_mount(mounts, config, identity):
-    """(home mount, site mount) when a read-only site mount shows the home at its own path: the
-    home exists there, below directories of the administrator's, so it may lie inside that mount."""
+    """The set of (home mount, site mount) pairs in which a read-only site mount shows the home at
+    its own path: the home exists there, below directories of the administrator's, so it may lie
+    inside that mount. Empty if there is none."""
     sites = mounts[:len(config.site_mounts)]
     home = next((m for m in mounts[len(sites):] if m.target == identity.home), None)
     return {(home, site) for site in sites if home is not None and _shown_at(home.source, site) == home.target}
@@ -224,7 +194,7 @@ def _environment(request, identity, caller_env, prefixes):
     env = {"HOME": identity.home, "USER": identity.name, "LOGNAME": identity.name}
     # What an MPI launcher tells its ranks (OMPI_*, PMIX_*, ...), where the admin allows it.
     env.update({name: value for name, value in sorted(caller_env.items()) if name.startswith(tuple(prefixes))
-                and cli.ENV_NAME.match(name)})
+                and ENV_NAME.match(name)})
     if request.tty and "TERM" in caller_env:
         env["TERM"] = caller_env["TERM"]
     for name, value in request.env:

@@ -11,7 +11,7 @@ import os
 import stat
 
 from .errors import SockerError
-from .policy import Mount
+from .model import Mount
 
 STATE_DIR = "/run/socker"
 

@@ -11,7 +11,7 @@ import posixpath
 import pytest
 from hypothesis import settings
 
-from socker import cli, jobs, policy, privileges, securefile
+from socker import cli, jobs, model, policy, privileges, securefile
 from socker.config import SiteMount, from_document
 
 settings.register_profile("unit", deadline=None, max_examples=150)
@@ -101,7 +101,7 @@ WRITABLE = ("/home/alice", "/home/bob", "/scratch/alice", "/scratch/bob", "/tmp"
 def make_host(paths, cwd="/home/alice"):
     realpaths = {p: fake_realpath(p) for p in paths}
     directories = {r[0] for r in realpaths.values() if r and r[1] == "dir"} | ({cwd} if cwd else set())
-    return policy.HostView(cwd=cwd, realpaths=realpaths,
+    return model.HostView(cwd=cwd, realpaths=realpaths,
                            writable=frozenset(d for d in directories if any(policy.is_within(d, w) for w in WRITABLE)))
 
 

@@ -77,3 +77,23 @@ def test_facilities_are_syslog_facilities():
     assert audit.FACILITIES["authpriv"] == syslog.LOG_AUTHPRIV
     assert audit.FACILITIES["local7"] == syslog.LOG_LOCAL7
     assert "kern" not in audit.FACILITIES
+
+
+@pytest.mark.parametrize("end, expected", [
+    (lambda r: r.refused("image 'x' is not allowed"), {"result": "refused", "reason": "image 'x' is not allowed"}),
+    (lambda r: r.exited(3), {"result": "exited", "status": "3"}),
+    (lambda r: r.failed(), {"result": "failed"}),
+    (lambda r: r.failed("interrupted"), {"result": "failed", "reason": "interrupted"}),
+    (lambda r: r.killed(), {"result": "killed"}),
+])
+def test_a_record_ends_with_one_result_word(monkeypatch, end, expected):
+    written = []
+    monkeypatch.setattr(audit, "record", lambda facility, fields: written.append((facility, audit.format_record(fields))))
+    record = audit.Record(action="run", user="alice", uid=1000, job=None, image="busybox")
+    record.note(job="42", image_id="sha256:1")
+    record.facility = "local3"
+    end(record)
+    (facility, line), = written
+    assert facility == "local3"
+    assert parse_record(line) == {"action": "run", "user": "alice", "uid": "1000", "job": "42", "image": "busybox",
+                                  "image_id": "sha256:1", **expected}

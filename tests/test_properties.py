@@ -10,12 +10,12 @@ import posixpath
 from hypothesis import event, given, settings, strategies as st
 
 from conftest import ALLOWED_IMAGES, CALLER_ENV, IDENTITY, JOB, SITE_MOUNT, fake_realpath, host_for, make_config
-from socker import cli, policy
+from socker import cli, environ, model, policy
 from socker.errors import HostPathError, PolicyError, UsageError
 
 CONFIG = make_config(site_mounts=(SITE_MOUNT,))
 PERMITTED_ROOTS = ("/home/alice", "/scratch")  # real paths on the fake host
-SITE = policy.Mount(SITE_MOUNT.source, SITE_MOUNT.target, SITE_MOUNT.read_only)
+SITE = model.Mount(SITE_MOUNT.source, SITE_MOUNT.target, SITE_MOUNT.read_only)
 PROTECTED = ("/proc", "/sys", "/dev", "/etc")
 
 # Generation favours the first entries: those that can be authorized come first.
@@ -112,5 +112,5 @@ def test_the_parser_fails_only_with_usage_errors(argv):
     action = invocation.action
     if isinstance(action, cli.RunRequest):
         assert all(v.source.startswith("/") and v.target.startswith("/") for v in action.volumes)
-        assert all(cli.ENV_NAME.match(name) for name, _ in action.env)
+        assert all(environ.ENV_NAME.match(name) for name, _ in action.env)
         assert tuple(argv[len(argv) - len(action.command):]) == action.command

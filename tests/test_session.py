@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from socker import runner
+from socker import session
 
 
 class FakeEngine:
@@ -52,8 +52,8 @@ def spec(interactive=False, tty=False):
 
 
 def run_session(engine, spec_):
-    with runner._Signals() as signals:
-        return runner._Session(engine, "c0ffee", spec_, signals).run()
+    with session.Signals() as signals:
+        return session.Session(engine, "c0ffee", spec_, signals).run()
 
 
 def test_frames_reach_stdout_and_stderr_byte_exact(capfdbinary):

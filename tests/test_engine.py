@@ -1,0 +1,221 @@
+"""The engine requests socker makes, pinned whole: what the real engine would receive.
+
+The Docker SDK builds each request; a fake transport records it. The create
+request is the one that matters most: every field of it is spelled out here
+for each kind of run, so that a change to any of them fails a test.
+"""
+
+import socket
+import threading
+
+import pytest
+import requests
+
+from conftest import JOB, authorize_run, make_config
+from fake_engine_api import FakeEngineAPI, FakePrivileges, client
+from socker import config, engine as engine_module
+from socker.engine import Engine
+from socker.errors import Conflict, EngineError, NotFound, TimedOut
+from socker.model import Mount
+
+IMAGE = {"Id": "sha256:" + "ab" * 32, "Config": {"Entrypoint": None, "Cmd": ["sh"]}}
+NAME = "socker-1000-0123456789ab"
+IDENTITY_FILES = (Mount("/run/socker/x/passwd", "/etc/passwd", True), Mount("/run/socker/x/group", "/etc/group", True))
+HELPER = Mount("/usr/local/lib/socker/socker-chdir", "/.socker-chdir", True)
+JOB_PARENT = "/system.slice/slurmstepd.scope/job_4242/step_0/user"
+
+
+def bind(source, target, read_only):
+    return {"Type": "bind", "Source": source, "Target": target, "ReadOnly": read_only,
+            "BindOptions": {"Propagation": "rprivate"}}
+
+
+HOME = bind("/home/alice", "/home/alice", False)
+IDENTITY_BINDS = [bind("/run/socker/x/passwd", "/etc/passwd", True), bind("/run/socker/x/group", "/etc/group", True),
+                  bind("/usr/local/lib/socker/socker-chdir", "/.socker-chdir", True)]
+
+
+def expected(host_config=None, **config_fields):
+    """The whole create body of a plain `socker run IMG id` by alice in her home, with changes."""
+    body = {
+        "AttachStderr": True, "AttachStdin": False, "AttachStdout": True,
+        "Cmd": ["id"],
+        "Entrypoint": ["/.socker-chdir", "/home/alice"],
+        "Env": ["HOME=/home/alice", "USER=alice", "LOGNAME=alice"],
+        "Image": IMAGE["Id"],
+        "Labels": {"socker": "1", "socker.uid": "1000"},
+        "NetworkDisabled": True,
+        "OpenStdin": False, "StdinOnce": False, "Tty": False,
+        "User": "1000:1000",
+        "WorkingDir": "/",
+        "HostConfig": {
+            "AutoRemove": False,
+            "CapAdd": [], "CapDrop": ["ALL"],
+            "CgroupParent": "",
+            "Devices": [],
+            "GroupAdd": ["100", "2000"],
+            "Init": True,
+            "IpcMode": "private",
+            "LogConfig": {"Config": {}, "Type": "none"},
+            "Memory": 2 << 30, "MemorySwap": 2 << 30, "NanoCpus": 1_000_000_000, "PidsLimit": 1024,
+            "Mounts": [HOME, *IDENTITY_BINDS],
+            "NetworkMode": "none",
+            "PidMode": "", "UTSMode": "", "UsernsMode": "",
+            "Privileged": False,
+            "PublishAllPorts": False,
+            "RestartPolicy": {"Name": "no"},
+            "SecurityOpt": ["no-new-privileges"],
+        },
+    }
+    body.update(config_fields)
+    body["HostConfig"] = {**body["HostConfig"], **(host_config or {})}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def create_body(spec, image=IMAGE, cgroup_parent=""):
+    fake = FakeEngineAPI({("POST", "/containers/create"): (201, {"Id": "c0ffee"})})
+    container_id = Engine("/x", FakePrivileges(), api=client(fake)).create(
+        spec, image, NAME, (*IDENTITY_FILES, HELPER), cgroup_parent, HELPER.target)
+    assert container_id == "c0ffee"
+    (body,) = fake.bodies("POST", "/containers/create")
+    return body
+
+
+def test_a_plain_run_outside_a_job():
+    assert create_body(authorize_run("busybox:1.36", "id")) == expected()
+
+
+def test_a_run_in_a_job_has_the_job_cgroup_as_parent_and_no_limits_of_its_own():
+    spec = authorize_run("busybox:1.36", "id", job=JOB)
+    body = create_body(spec, cgroup_parent=JOB_PARENT)
+    limits_removed = {k: v for k, v in expected()["HostConfig"].items()
+                      if k not in ("Memory", "MemorySwap", "NanoCpus", "PidsLimit")}
+    assert body == {**expected(Labels={"socker": "1", "socker.uid": "1000", "socker.job": "4242"}),
+                    "HostConfig": {**limits_removed, "CgroupParent": JOB_PARENT}}
+
+
+def test_an_interactive_terminal():
+    body = create_body(authorize_run("-it", "busybox:1.36", "sh"))
+    assert body == expected(Cmd=["sh"], OpenStdin=True, StdinOnce=True, AttachStdin=True, Tty=True,
+                            Env=["HOME=/home/alice", "USER=alice", "LOGNAME=alice", "TERM=xterm-256color"])
+
+
+def test_the_hosts_network_when_the_admin_chose_it():
+    body = create_body(authorize_run("busybox:1.36", "id", config=make_config(network="host")))
+    assert body == expected({"NetworkMode": "host"}, NetworkDisabled=False)
+
+
+def test_volumes_workdir_and_environment():
+    spec = authorize_run("-v", "/scratch/alice:/data:ro", "-v", "/home/alice/a.txt:/in.txt", "-w", "/data",
+                         "-e", "X=1", "busybox:1.36", "ls")
+    body = create_body(spec)
+    assert body == expected(
+        {"Mounts": [HOME, bind("/scratch/alice", "/data", True), bind("/home/alice/a.txt", "/in.txt", False),
+                    *IDENTITY_BINDS]},
+        Cmd=["ls"], Entrypoint=["/.socker-chdir", "/data"],
+        Env=["HOME=/home/alice", "USER=alice", "LOGNAME=alice", "X=1"])
+
+
+def test_the_images_entrypoint_and_command_run_behind_the_helper():
+    image = {"Id": IMAGE["Id"], "Config": {"Entrypoint": ["/bin/app", "--serve"], "Cmd": ["--port", "1"]}}
+    body = create_body(authorize_run("busybox:1.36"), image=image)
+    assert body == expected(Cmd=["--port", "1"], Entrypoint=["/.socker-chdir", "/home/alice", "/bin/app", "--serve"])
+
+
+def test_the_limits_outside_jobs_come_from_the_config():
+    limits = config.Limits(memory_bytes=512 << 20, cpus=0.5, pids=64)
+    body = create_body(authorize_run("busybox:1.36", "id", config=make_config(outside_jobs=limits)))
+    assert body == expected({"Memory": 512 << 20, "MemorySwap": 512 << 20, "NanoCpus": 500_000_000, "PidsLimit": 64})
+
+
+# ---------------------------------------------------------------- the engine's errors, typed
+
+def engine_answering(answers):
+    fake = FakeEngineAPI(answers)
+    return Engine("/x", FakePrivileges(), api=client(fake)), fake
+
+
+def test_a_missing_image_is_none_and_any_other_error_is_raised():
+    engine, _ = engine_answering({("GET", "/images/present/json"): (200, {"Id": "sha256:1"})})
+    assert engine.image("present") == {"Id": "sha256:1"}
+    assert engine.image("absent") is None
+    engine, _ = engine_answering({("GET", "/json"): (500, {"message": "disk on fire"})})
+    with pytest.raises(EngineError, match="inspect image x: disk on fire") as raised:
+        engine.image("x")
+    assert type(raised.value) is EngineError
+
+
+@pytest.mark.parametrize("status, kind", [(404, NotFound), (409, Conflict), (500, EngineError)])
+def test_each_status_becomes_its_type(status, kind):
+    engine, _ = engine_answering({("POST", "/start"): (status, {"message": "no"})})
+    with pytest.raises(kind, match="start container: no") as raised:
+        engine.start("c0ffee")
+    assert type(raised.value) is kind
+
+
+def test_remove_is_false_for_a_container_that_is_not_there_and_true_while_it_is_being_removed():
+    engine, fake = engine_answering({("DELETE", "/containers/busy"): (409, {"message": "removal in progress"}),
+                                     ("DELETE", "/containers/there"): (204, {})})
+    assert engine.remove("gone") is False
+    assert engine.remove("busy") is True
+    assert engine.remove("there") is True
+    assert [path for method, path, _ in fake.requests] == [
+        "/v1.41/containers/gone", "/v1.41/containers/busy", "/v1.41/containers/there"]
+
+
+def test_wait_is_none_while_the_container_runs():
+    engine, _ = engine_answering({("POST", "/wait"): requests.exceptions.ReadTimeout("slow")})
+    assert engine.wait("c0ffee", timeout=1) is None
+    engine, _ = engine_answering({("POST", "/wait"): (200, {"StatusCode": 3})})
+    assert engine.wait("c0ffee", timeout=1) == 3
+
+
+def test_a_timeout_elsewhere_is_typed_and_an_unreachable_engine_says_so():
+    engine, _ = engine_answering({("POST", "/start"): requests.exceptions.ReadTimeout("slow")})
+    with pytest.raises(TimedOut, match="did not answer in time"):
+        engine.start("c0ffee")
+    engine, _ = engine_answering({("POST", "/start"): requests.exceptions.ConnectionError("refused")})
+    with pytest.raises(EngineError, match="cannot talk to the Docker engine at /x: refused"):
+        engine.start("c0ffee")
+
+
+# ---------------------------------------------------------------- root only for the connect
+
+def test_root_is_held_to_connect_to_the_socket_and_not_while_the_answer_is_read(tmp_path):
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    privileges = FakePrivileges()
+    seen = {}
+
+    def answer():
+        connection, _ = server.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096)
+            seen["depth while the request is served"] = privileges.depth
+            body = b'{"Version": "20.10.24", "ApiVersion": "1.41"}'
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    connects = []
+    socket_connect = engine_module.unixconn.UnixHTTPConnection.connect
+
+    def recording_connect(self):
+        connects.append(privileges.depth)
+        socket_connect(self)
+
+    engine_module.unixconn.UnixHTTPConnection.connect = recording_connect
+    try:
+        assert Engine(path, privileges).version()["Version"] == "20.10.24"
+    finally:
+        engine_module.unixconn.UnixHTTPConnection.connect = socket_connect
+        thread.join(5)
+        server.close()
+    assert connects == [1]
+    assert seen == {"depth while the request is served": 0}
+    assert privileges.depth == 0
