@@ -15,37 +15,46 @@ from . import cli, environ, privileges
 from .errors import SockerError
 
 EXIT_SOCKER_FAILED = 125  # as `docker run` does when the engine or the runner fails
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: ^C before the container started
+EXIT_READER_LEFT = 141  # 128 + SIGPIPE: as a program killed by it, `socker images | head` under pipefail
 
 
 def main(argv=None):
     _ensure_standard_descriptors()
     try:
-        identity = privileges.caller_identity()
-        privs = privileges.Privileges(identity)
-        privs.harden()
-        caller_env = environ.take_environment()
-        if privs.setuid and not (sys.flags.ignore_environment and sys.flags.isolated):
-            raise SockerError("this socker binary's interpreter reads the environment: "
-                              "it must not be installed setuid (rebuild with packaging/build)")
-        invocation = cli.parse(sys.argv[1:] if argv is None else argv)
-        if isinstance(invocation.action, cli.HelpRequest):
-            print(invocation.action.text, end="")
-            return 0
-        from . import commands  # imports docker: only now that the environment is clean
-        return commands.dispatch(invocation.action,
-                                 commands.Context(identity, privs, caller_env, invocation.verbose))
+        status = _main(argv)
+        sys.stdout.flush()  # here, so that a reader who left is seen in this one place
+        return status
     except SockerError as e:
         print(f"socker: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_SOCKER_FAILED
+    except BrokenPipeError:
+        # Nothing more can reach the reader, and nothing more is said: not even at exit.
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        return EXIT_READER_LEFT
     except OSError as e:  # a failure no module turned into a SockerError: still one line
         print(f"socker: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_SOCKER_FAILED
     except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # `socker images | head`: the reader left; say nothing more, not even at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return EXIT_INTERRUPTED
+
+
+def _main(argv):
+    identity = privileges.caller_identity()
+    privs = privileges.Privileges(identity)
+    privs.harden()
+    caller_env = environ.take_environment()
+    if privs.setuid and not (sys.flags.ignore_environment and sys.flags.isolated):
+        raise SockerError("this socker binary's interpreter reads the environment: "
+                          "it must not be installed setuid (rebuild with packaging/build)")
+    invocation = cli.parse(sys.argv[1:] if argv is None else argv)
+    if isinstance(invocation.action, cli.HelpRequest):
+        print(invocation.action.text, end="")
+        return 0
+    from . import commands  # imports docker: only now that the environment is clean
+    return commands.dispatch(invocation.action, commands.Context(identity, privs, caller_env, invocation.verbose))
 
 
 def _one_line(message):
