@@ -1,9 +1,10 @@
-"""One syslog record per `socker run`: who ran what, where, and how it ended.
+"""The audit trail of `socker run` in syslog: who ran what, where, and how it ended.
 
 Records are `key=value` pairs; values that are not plain words are JSON
 strings, so a command or image name can never forge another field.
 """
 
+import hashlib
 import json
 import re
 import syslog
@@ -12,18 +13,53 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.:/@+-]+\Z")
 FACILITIES = {name: getattr(syslog, f"LOG_{name.upper()}") for name in (
     "auth", "authpriv", "daemon", "user", "local0", "local1", "local2",
     "local3", "local4", "local5", "local6", "local7")}
+# A record must reach the log whole, whatever the caller's arguments: a syslog daemon cuts a
+# message at its size limit (rsyslog's default: 8 KiB with the header) and a datagram past the
+# socket's limit is dropped. So a record is at most this long, its decisive fields come first,
+# and the values the caller makes as long as they like come last, each cut to its share.
+MAX_RECORD = 4096
+_FIRST = ("action", "result", "status", "user", "uid", "job", "container", "image_id")
+_CALLERS = ("reason", "image", "command")  # last, in this order; the command gets what is left
+_MAX_VALUE = 512
 
 
 def format_record(fields):
-    """Render `fields` (in order, None values left out) as one line."""
-    parts = []
-    for key, value in fields.items():
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            value = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
-        parts.append(f"{key}={value if _PLAIN.match(value) else json.dumps(value)}")
+    """Render `fields` (None values left out) as one line of at most MAX_RECORD bytes."""
+    present = {key: _text(value) for key, value in fields.items() if value is not None}
+    order = sorted(present, key=lambda key: (_FIRST.index(key) if key in _FIRST else len(_FIRST),
+                                             _CALLERS.index(key) if key in _CALLERS else -1))
+    parts = [_field(key, present[key], _MAX_VALUE) for key in order if key != "command"]
+    if "command" in present:
+        room = MAX_RECORD - len(" ".join(parts)) - len(" command=")
+        parts.append(_field("command", present["command"], room))
     return " ".join(parts)
+
+
+def _text(value):
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _field(key, value, room):
+    """key=value, with value quoted if it is not a plain word and cut to at most `room` bytes."""
+    rendered = _rendered(value)
+    if len(rendered) <= room:
+        return f"{key}={rendered}"
+    whole = value.encode("utf-8", "backslashreplace")
+    marker = f"...[cut: {len(whole)} bytes, sha256 {hashlib.sha256(whole).hexdigest()}]"
+    low, high = 0, min(len(value), room)  # the longest prefix that fits: each character takes a byte or more
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(_rendered(value[:middle] + marker)) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return f"{key}={_rendered(value[:low] + marker)}"
+
+
+def _rendered(value):
+    return value if _PLAIN.match(value) else json.dumps(value)
 
 
 def record(facility, fields):
@@ -36,9 +72,11 @@ def record(facility, fields):
 class Record:
     """The audit trail of one run: fields gathered as the run goes, ended by one result word.
 
-    The result words are `refused` (with `reason`), `exited` (with `status`), `failed` (socker or
-    the engine failed) and `killed` (socker was gone and its guardian removed the container).
-    Each writes the record to syslog at `facility`, which the configuration may change.
+    `created` is written as soon as the container exists, so that no container runs unrecorded
+    however long socker takes to end (a stopped socker, say). Then one of the result words ends the
+    run's trail: `refused` (with `reason`), `exited` (with `status`), `failed` (socker or the
+    engine failed) and `killed` (socker was gone and its guardian removed the container). Each
+    writes the record to syslog at `facility`, which the configuration may change.
     """
 
     def __init__(self, **fields):
@@ -47,6 +85,9 @@ class Record:
 
     def note(self, **fields):
         self.fields.update(fields)
+
+    def created(self):
+        self._write("created")
 
     def refused(self, reason):
         self._write("refused", reason=reason)

@@ -21,18 +21,29 @@ import posixpath
 from dataclasses import dataclass
 
 from .errors import JobError
+from .model import Limits
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+# Values at or above this in a v1 limit file mean "no limit" (the kernel shows a page-rounded 2**63 - 1).
+_V1_UNLIMITED = 1 << 62
 
 
 @dataclass(frozen=True)
 class Placement:
     parent: str  # CgroupParent for the engine; "" outside a job (the engine's default)
     created: tuple  # directories that creating the container will add, deepest first
+    limits: Limits | None = None  # the container's own limits in a job: the job's, seen from inside
 
 
-def place(job, mountinfo="/proc/self/mountinfo", root=CGROUP_ROOT):
-    """Where a container of `job` (None: no job) goes, and what to tidy after it."""
+def place(job, pids_default, mountinfo="/proc/self/mountinfo", root=CGROUP_ROOT):
+    """Where a container of `job` (None: no job) goes, what to tidy after it, and its own limits.
+
+    The container's cgroup gets the job's effective memory limit (the smallest on its path), so
+    that a program sizing itself from its own cgroup sees what binds it; and `pids_default`
+    processes at most where the job's cgroups set no such limit.
+    """
     if job is None:
         return Placement("", ())
     try:
@@ -41,7 +52,29 @@ def place(job, mountinfo="/proc/self/mountinfo", root=CGROUP_ROOT):
     except OSError as e:
         raise JobError(f"cannot read {mountinfo}: {e.strerror}") from e
     parent = cgroup_parent(job, root)
-    return Placement(parent, tuple(absent_directories(roots, parent)))
+    memory = smallest_limit(job, parent, "memory", "memory.max" if job.unified else "memory.limit_in_bytes", root)
+    pids = smallest_limit(job, parent, "pids", "pids.max", root)
+    limits = Limits(memory_bytes=memory, cpus=None, pids=pids_default if pids is None else None,
+                    memory_swap_bytes=None if memory is None else -1)
+    return Placement(parent, tuple(absent_directories(roots, parent)), limits)
+
+
+def smallest_limit(job, parent, controller, filename, root=CGROUP_ROOT):
+    """The smallest limit `filename` sets on `parent` or any cgroup above it, or None if none does."""
+    base = root if job.unified else os.path.join(root, controller)
+    components = [part for part in parent.split("/") if part]
+    found = []
+    for depth in range(len(components) + 1):
+        try:
+            with open(os.path.join(base, *components[:depth], filename)) as f:
+                value = f.read().strip()
+        except FileNotFoundError:
+            continue  # not (yet) a cgroup, or no such controller there
+        except OSError as e:
+            raise JobError(f"cannot read {filename} of the job's cgroups: {e.strerror}") from e
+        if value.isdigit() and int(value) < _V1_UNLIMITED:
+            found.append(int(value))
+    return min(found, default=None)
 
 
 def hierarchy_roots(mountinfo_text):

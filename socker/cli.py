@@ -7,6 +7,7 @@ is never passed on to the engine.
 import re
 from dataclasses import dataclass
 
+from . import text
 from .environ import ENV_NAME
 from .errors import UsageError
 
@@ -23,6 +24,8 @@ Commands:
   config check [FILE]
                   check a configuration file (default: the installed one) and
                   the installation; print each problem, exit 1 if there are any
+  sweep           (root) remove what runs whose socker and guardian are both
+                  gone left on this node: containers, mounts, state
 
 Global options:
   -v, --verbose   say what socker does, on stderr
@@ -72,6 +75,11 @@ class ConfigCheckRequest:
 
 
 @dataclass(frozen=True)
+class SweepRequest:
+    pass
+
+
+@dataclass(frozen=True)
 class VersionRequest:
     pass
 
@@ -89,7 +97,7 @@ class Invocation:
 
 def parse(argv):
     """Parse argv (without the program name) into an Invocation."""
-    args = list(argv)
+    args = [text.require(arg, f"argument {position}") for position, arg in enumerate(argv, 1)]
     verbose = False
     while args and args[0].startswith("-"):
         flag = args.pop(0)
@@ -110,6 +118,10 @@ def parse(argv):
         if rest:
             raise UsageError("'socker images' takes no arguments")
         return Invocation(verbose, ImagesRequest())
+    if command == "sweep":
+        if rest:
+            raise UsageError("'socker sweep' takes no arguments")
+        return Invocation(verbose, SweepRequest())
     if command == "config":
         if rest[:1] != ["check"] or len(rest) > 2 or (len(rest) == 2 and not rest[1].startswith("/")):
             raise UsageError("usage: socker config check [/ABSOLUTE/PATH/TO/socker.yaml]")

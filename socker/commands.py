@@ -1,12 +1,13 @@
 """The subcommands. Imported only after the environment has been cleared: it pulls in `docker`."""
 
+import dataclasses
 import os
 import shlex
 import stat
 import sys
 
-from . import __version__, audit, cgroups, config, hostpaths, imageref, jobs, policy, runner, securefile
-from .cli import ConfigCheckRequest, ImagesRequest, RunRequest, VersionRequest
+from . import __version__, audit, cgroups, config, guardian, hostpaths, imageref, jobs, policy, runner, securefile, statedir
+from .cli import ConfigCheckRequest, ImagesRequest, RunRequest, SweepRequest, VersionRequest
 from .engine import Engine
 from .errors import PolicyError, SockerError
 
@@ -37,6 +38,8 @@ def dispatch(action, context):
         return version(context)
     if isinstance(action, ConfigCheckRequest):
         return config_check(action, context)
+    if isinstance(action, SweepRequest):
+        return sweep(context)
     raise AssertionError(f"unhandled action {action!r}")
 
 
@@ -59,8 +62,10 @@ def run(request, context):
         spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
         image = _present_image(engine, spec.image, request.image)
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
-        placement = cgroups.place(job)
-        descriptors = tuple(hostpaths.pin(spec.mounts))
+        placement = cgroups.place(job, settings.inside_jobs_pids)
+        if job is not None:
+            spec = dataclasses.replace(spec, limits=placement.limits)
+        descriptors = hostpaths.pin(spec.mounts)
     except SockerError as e:
         record.refused(str(e))
         raise
@@ -78,8 +83,7 @@ def run(request, context):
             print(f"socker: the container was killed: {limit} was reached", file=sys.stderr)
         return status
     finally:
-        for fd in descriptors:
-            os.close(fd)
+        descriptors.close()
         if status is None:
             record.failed()
         else:
@@ -103,6 +107,33 @@ def _describe(context, launch, job):
     context.say(f"command {shlex.join(spec.command) or '(image default)'} in {spec.workdir}")
     context.say(f"in {job.scheduler} job {job.job_id}, cgroup {launch.placement.parent}" if job
                 else f"outside any job: limits {spec.limits}")
+
+
+def sweep(context):
+    """Remove the state of runs whose socker and guardian are both gone (root only)."""
+    if context.identity.uid != 0:
+        raise PolicyError("'socker sweep' is for root: it removes what dead runs of any user left")
+    settings = context.load_config()
+    engine = Engine(settings.socket, context.privileges)
+    removed, problems = 0, []
+    for entry, lock_fd in statedir.stale().items():
+        name = entry.removeprefix(statedir.UNNAMED)
+        try:
+            engine.remove(name)
+            left = guardian.tidy(entry, cgroups.Placement("", ()))
+        except SockerError as e:
+            left = [str(e)]
+        finally:
+            os.close(lock_fd)
+        if left:
+            problems.append(f"{name}: left {' '.join(left)}")
+        else:
+            removed += 1
+            audit.record(settings.audit_facility, {"action": "sweep", "container": name, "result": "removed"})
+    for problem in problems:
+        print(f"socker: {problem}", file=sys.stderr)
+    print(f"socker sweep: removed {removed} stale run(s)")
+    return 1 if problems else 0
 
 
 def images(context):

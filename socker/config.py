@@ -11,6 +11,7 @@ import yaml
 
 from . import audit, imageref, securefile
 from .errors import ConfigError
+from .model import Limits
 
 CONFIG_PATH = "/etc/socker/socker.yaml"
 
@@ -24,15 +25,8 @@ class SiteMount:
     read_only: bool
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for containers started outside any batch job."""
-    memory_bytes: int
-    cpus: float
-    pids: int
-
-
-DEFAULT_OUTSIDE_JOBS = Limits(memory_bytes=2 << 30, cpus=1.0, pids=1024)
+DEFAULT_OUTSIDE_JOBS = Limits(memory_bytes=2 << 30, cpus=1.0, pids=1024, memory_swap_bytes=2 << 30)
+DEFAULT_INSIDE_JOBS_PIDS = 4096
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -46,6 +40,7 @@ class Config:
     environment_prefixes: tuple  # the caller's variables with these prefixes enter the container
     audit_facility: str
     outside_jobs: Limits | None  # None: refuse to run outside a batch job
+    inside_jobs_pids: int = DEFAULT_INSIDE_JOBS_PIDS  # a job's container's pids limit, where the job sets none
 
 
 def load(path=CONFIG_PATH):
@@ -73,7 +68,7 @@ def from_document(document):
     """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
     top = _mapping(document, "(top level)", required={"images"},
                    optional={"engine", "mounts", "volumes", "network", "environment_prefixes", "audit",
-                             "outside_jobs"})
+                             "outside_jobs", "inside_jobs"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
     audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
     images = tuple(_image(v, f"images[{i}]") for i, v in enumerate(_list(top["images"], "images")))
@@ -90,6 +85,8 @@ def from_document(document):
         audit_facility=_choice(audit_section.get("facility", "authpriv"), "audit.facility",
                                tuple(audit.FACILITIES)),
         outside_jobs=_outside_jobs(top.get("outside_jobs", {})),
+        inside_jobs_pids=_pids(_mapping(top.get("inside_jobs", {}), "inside_jobs", optional={"pids"}).get(
+            "pids", DEFAULT_INSIDE_JOBS_PIDS), "inside_jobs.pids"),
     )
 
 
@@ -104,11 +101,15 @@ def _outside_jobs(value):
     cpus = section.get("cpus", default.cpus)
     if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0.01 <= cpus <= 4096:
         raise _Invalid("outside_jobs.cpus", "must be a number of CPUs between 0.01 and 4096")
-    pids = section.get("pids", default.pids)
-    if isinstance(pids, bool) or not isinstance(pids, int) or pids < 16:
-        raise _Invalid("outside_jobs.pids", "must be an integer of at least 16")
-    return Limits(memory_bytes=_size(section.get("memory", default.memory_bytes), "outside_jobs.memory"),
-                  cpus=float(cpus), pids=pids)
+    pids = _pids(section.get("pids", default.pids), "outside_jobs.pids")
+    memory = _size(section.get("memory", default.memory_bytes), "outside_jobs.memory")
+    return Limits(memory_bytes=memory, cpus=float(cpus), pids=pids, memory_swap_bytes=memory)  # no swap
+
+
+def _pids(value, key):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 16:
+        raise _Invalid(key, "must be an integer of at least 16")
+    return value
 
 
 def _size(value, key):

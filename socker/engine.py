@@ -108,12 +108,9 @@ class Engine:
             "LogConfig": {"Type": "none", "Config": {}},
         }
         if spec.limits is not None:
-            host_config.update({
-                "Memory": spec.limits.memory_bytes,
-                "MemorySwap": spec.limits.memory_bytes,  # no swap beyond the limit
-                "NanoCpus": int(spec.limits.cpus * 1e9),
-                "PidsLimit": spec.limits.pids,
-            })
+            host_config.update(_limits(spec.limits))
+        if spec.ulimits:
+            host_config["Ulimits"] = [{"Name": name, "Soft": soft, "Hard": hard} for name, soft, hard in spec.ulimits]
         created = self._call(
             "create container", "create_container",
             image=image["Id"],
@@ -193,6 +190,18 @@ class Engine:
         except Conflict:
             pass  # removal already in progress
         return True
+
+
+def _limits(limits):
+    """The container's own cgroup limits: each that `limits` sets (None leaves it to the parent's)."""
+    found = {}
+    if limits.memory_bytes is not None:
+        found.update(Memory=limits.memory_bytes, MemorySwap=limits.memory_swap_bytes)
+    if limits.cpus is not None:
+        found["NanoCpus"] = int(limits.cpus * 1e9)
+    if limits.pids is not None:
+        found["PidsLimit"] = limits.pids
+    return found
 
 
 def _bind(source, target, read_only):

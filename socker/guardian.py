@@ -1,18 +1,22 @@
 """The guardian: the one part of socker that keeps root for good.
 
 A child forked with every uid 0 before the container exists, so that the
-caller can never signal it. It learns the container's ID through a pipe; if
-the pipe ends without socker's word that it removed the container itself
-(socker was killed, crashed, or the engine failed it), the guardian removes
-the container and tidies what socker left on the host, and records how the
-run ended.
+caller can never signal it. It learns the container's ID through a pipe. It
+tidies what socker made on the host for the run (staged mounts, the state
+directory, cgroup directories) and then checks that nothing is left: with a
+descriptor table of its own, not limited by the caller. If the pipe ends
+without socker's word that it removed the container (socker was killed,
+crashed, or the engine failed it), the guardian removes the container first.
+
+It holds the state directory's lock (inherited at the fork) while it lives,
+so that `socker sweep` never takes a run's state from under it.
 """
 
 import os
 import signal
 import time
 
-from . import cgroups, hostpaths, userdb
+from . import cgroups, hostpaths, statedir
 from .engine import Engine
 from .errors import EngineError
 from .session import FORWARDED_SIGNALS
@@ -23,60 +27,61 @@ _PATIENCE = 10.0
 
 
 class Guardian:
-    """Forked at construction; `tell` it the container's ID, `release` it at the end."""
+    """Forked at construction, keeping `lock_fd`; `tell` it the container's ID, `release` it at the end."""
 
-    def __init__(self, name, placement, socket_path, record, privileges):
+    def __init__(self, name, placement, socket_path, record, privileges, lock_fd):
         read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
         self.pid = privileges.fork_root_child()
         if self.pid == 0:
             os.close(self._write_fd)
+            clean = False
             try:
-                _guard(read_fd, name, placement, Engine(socket_path, privileges), record)
+                clean = _guard(read_fd, lock_fd, name, placement, Engine(socket_path, privileges), record)
             finally:
-                os._exit(0)
+                os._exit(0 if clean else 1)
         os.close(read_fd)
 
     def tell(self, container_id):
         os.write(self._write_fd, f"id {container_id}\n".encode())
 
-    def release(self, cleaned_up):
-        """Let the guardian go: with nothing to do if socker `cleaned_up` itself, and then
-        reaped; else it goes on alone, for as long as the engine keeps it waiting."""
+    def release(self, removed):
+        """Let the guardian tidy up. If socker `removed` the container, wait for it and return whether
+        nothing is left; else it goes on alone, for as long as the engine keeps it waiting (None)."""
         try:
-            if cleaned_up:
-                os.write(self._write_fd, b"done\n")
+            if removed:
+                os.write(self._write_fd, b"removed\n")
         finally:
             os.close(self._write_fd)
-            if cleaned_up:
-                os.waitpid(self.pid, 0)
+        if not removed:
+            return None
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status) == 0
 
 
 def tidy(name, placement):
-    """Remove what socker created on the host for container `name`; needs root."""
-    hostpaths.unstage(userdb.state_directory(name))
-    userdb.remove(name)
+    """Remove what socker made on the host for run `name`; returns what could not be removed. Needs root."""
+    directory = statedir.path(name)
+    hostpaths.unstage(os.path.join(directory, statedir.MOUNTS))
+    statedir.remove(name)
     cgroups.remove_if_empty(placement.created)
+    return statedir.left_behind(name)
 
 
-def _guard(read_fd, name, placement, engine, record):
+def _guard(read_fd, lock_fd, name, placement, engine, record):
+    """The guardian's life; True if nothing of the run is left on the host."""
     os.setsid()  # out of the terminal's process group: no ^C, no SIGHUP
     for sig in (*FORWARDED_SIGNALS, signal.SIGWINCH, signal.SIGPIPE, signal.SIGTSTP,
                 signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork, ignored from now on
-    null = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)  # keep no pipe of the caller's open
-    os.closerange(3, read_fd)
-    os.closerange(read_fd + 1, null)
-    os.closerange(null + 1, os.sysconf("SC_OPEN_MAX"))
+    _keep_only(read_fd, lock_fd)
     os.chdir("/")  # keep no directory of the caller's busy
     messages = b""
     while chunk := os.read(read_fd, 4096):
         messages += chunk
     lines = messages.decode().splitlines()
-    if "done" in lines:
-        return
+    if "removed" in lines:
+        return _tidy_or_record(name, placement, record)
     container_id = next((line[3:] for line in lines if line.startswith("id ")), None)
     deadline = time.monotonic() + _PATIENCE
     gone = False
@@ -89,8 +94,28 @@ def _guard(read_fd, name, placement, engine, record):
         if not gone:
             time.sleep(0.2)
     record.note(container=(container_id or name)[:12], status=None)
-    if gone or container_id is None:
-        tidy(name, placement)
-        record.killed()
-    else:  # its state stays, for the epilog or the administrator
+    if not gone and container_id is not None:  # its state stays, for the epilog or the sweep
         record.failed("the engine did not remove the container")
+        return False
+    clean = _tidy_or_record(name, placement, record)
+    if clean:
+        record.killed()
+    return clean
+
+
+def _tidy_or_record(name, placement, record):
+    left = tidy(name, placement)
+    if left:
+        record.failed(f"left on the host for 'socker sweep': {' '.join(left)}")
+    return not left
+
+
+def _keep_only(*descriptors):
+    """Close every descriptor but `descriptors` (0-2 become /dev/null). The descriptor limit is
+    socker's own, raised at start-up whatever the caller's was: the guardian has room to tidy."""
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)  # keep no pipe of the caller's open
+    keep = sorted({*descriptors, 2})
+    for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
+        os.closerange(low + 1, high)

@@ -12,7 +12,6 @@ import stat
 from .errors import HostPathError
 from .model import HostView
 
-_STAGING = "mounts"
 _MS_BIND, _MS_REC, _MNT_DETACH = 0x1000, 0x4000, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -45,58 +44,72 @@ def _resolve(path):
     return real, "other"
 
 
+class Pinned:
+    """The open descriptors of checked sources, in order; close() may be called more than once."""
+
+    def __init__(self, descriptors):
+        self.descriptors = list(descriptors)
+
+    def close(self):
+        while self.descriptors:
+            os.close(self.descriptors.pop())
+
+
 def pin(mounts):
-    """Open each mount's source, as the caller; returns the descriptors, in order.
+    """Open each mount's source, as the caller; returns them Pinned, in order.
 
     The engine resolves a bind source by path, as root, when the container starts: a caller
     who can write a directory on that path could swap it for a symlink after it was checked.
     The descriptor holds the very object that was checked, whatever later happens to the path;
     `stage` mounts it where the caller cannot reach.
     """
-    descriptors = []
+    pinned = Pinned([])
     try:
         for mount in mounts:
             fd = os.open(mount.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-            descriptors.append(fd)
+            pinned.descriptors.append(fd)
             kind = stat.S_IFMT(os.fstat(fd).st_mode)
             if kind not in (stat.S_IFDIR, stat.S_IFREG) or os.readlink(f"/proc/self/fd/{fd}") != mount.source:
                 raise HostPathError(f"{mount.source} changed while socker was checking it")
     except (OSError, HostPathError) as e:
-        for fd in descriptors:
-            os.close(fd)
+        pinned.close()
         if isinstance(e, HostPathError):
             raise
         raise HostPathError(f"{mount.source}: {e.strerror}") from e
-    return descriptors
+    return pinned
 
 
-def stage(mounts, descriptors, directory):
-    """Bind each pinned source at DIRECTORY/mounts/N, which only root can reach; needs root.
+def stage(mounts, pinned, staging):
+    """Bind each pinned source at STAGING/N, a new directory that only root can reach; needs root.
 
     Returns the mounts with those paths as sources: nothing the caller can write lies on them.
+    The mounts hold the sources from now on: `pinned` is closed, however this ends.
     """
-    staging = os.path.join(directory, _STAGING)
-    os.mkdir(staging, 0o700)
-    staged = []
-    for index, (mount, fd) in enumerate(zip(mounts, descriptors)):
-        point = os.path.join(staging, str(index))
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            os.mkdir(point, 0o700)
-        else:
-            os.close(os.open(point, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-        if _libc.mount(f"/proc/self/fd/{fd}".encode(), point.encode(), None, _MS_BIND | _MS_REC, None) != 0:
-            raise HostPathError(f"cannot bind {mount.source}: {os.strerror(ctypes.get_errno())}")
-        staged.append(dataclasses.replace(mount, source=point))
-    return tuple(staged)
+    try:
+        os.mkdir(staging, 0o700)
+        staged = []
+        for index, (mount, fd) in enumerate(zip(mounts, pinned.descriptors)):
+            point = os.path.join(staging, str(index))
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.mkdir(point, 0o700)
+            else:
+                os.close(os.open(point, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+            if _libc.mount(f"/proc/self/fd/{fd}".encode(), point.encode(), None, _MS_BIND | _MS_REC, None) != 0:
+                raise HostPathError(f"cannot bind {mount.source}: {os.strerror(ctypes.get_errno())}")
+            staged.append(dataclasses.replace(mount, source=point))
+        return tuple(staged)
+    except OSError as e:
+        raise HostPathError(f"cannot stage the mounts: {e.strerror}") from e
+    finally:
+        pinned.close()
 
 
-def unstage(directory):
+def unstage(staging):
     """Undo `stage`; needs root. Never recurses: a point still mounted is left alone."""
-    staging = os.path.join(directory, _STAGING)
     try:
         points = os.listdir(staging)
-    except FileNotFoundError:
-        return
+    except OSError:
+        return  # gone, or unreadable: the caller checks what is left
     for name in points:
         point = os.path.join(staging, name)
         _libc.umount2(point.encode(), _MNT_DETACH)
@@ -109,7 +122,3 @@ def unstage(directory):
                 os.unlink(point)
         except OSError:
             pass
-    try:
-        os.rmdir(staging)
-    except OSError:
-        pass

@@ -24,6 +24,15 @@ class HostView:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A container's own cgroup limits; None leaves that one to the cgroups above it."""
+    memory_bytes: int | None
+    cpus: float | None
+    pids: int | None
+    memory_swap_bytes: int | None = None  # memory and swap together; -1: as the cgroups above allow
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     image: str  # canonical reference that the allow-list admitted
     command: tuple
@@ -37,4 +46,5 @@ class ContainerSpec:
     tty: bool
     network: str
     labels: dict
-    limits: object  # config.Limits outside a job; None inside one, where the job's cgroups bind
+    limits: Limits | None  # outside a job, the admin's; inside one, None until cgroups.place tells the job's
+    ulimits: tuple = ()  # the caller's resource limits as (engine name, soft, hard); -1 is unlimited

@@ -10,7 +10,7 @@ module turns into an API call.
 import posixpath
 from pathlib import PurePosixPath
 
-from . import imageref
+from . import imageref, text
 from .environ import ENV_NAME
 from .errors import HostPathError, PolicyError, UsageError
 from .model import ContainerSpec, Mount
@@ -19,6 +19,8 @@ from .model import ContainerSpec, Mount
 # identity files socker itself provides (runc CVE-2024-21626 used a WORKDIR under /proc).
 PROTECTED_TARGETS = ("/proc", "/sys", "/dev", "/etc")
 SOCKER_LABEL = "socker"
+# Each -v is a mount, a descriptor and a staged mount point on the host while the container runs.
+MAX_VOLUMES = 64
 
 
 def is_within(path, directory):
@@ -43,6 +45,9 @@ def authorize(request, config, identity, host, caller_env, job):
         raise PolicyError("socker does not run containers for root; use docker directly")
     if job is None and config.outside_jobs is None:
         raise PolicyError("socker run is allowed only inside a batch job on this system")
+    if len(request.volumes) > MAX_VOLUMES:
+        raise PolicyError(f"a container may have at most {MAX_VOLUMES} volumes (-v), not {len(request.volumes)}")
+    _require_engine_text(identity, host)
     image = allowed_image(request.image, config)
     mounts = _default_mounts(config, identity, host)
     mounts += [_user_volume(v, config, identity, host) for v in request.volumes]
@@ -63,7 +68,15 @@ def authorize(request, config, identity, host, caller_env, job):
         network=config.network,
         labels=container_labels(identity, job),
         limits=config.outside_jobs if job is None else None,
+        ulimits=identity.limits,
     )
+
+
+def _require_engine_text(identity, host):
+    """What reaches the engine from the host besides argv (which cli checked) must read as it does here."""
+    text.require(identity.home, "your home directory")
+    if host.cwd is not None:
+        text.require(host.cwd, "your current directory")
 
 
 def container_labels(identity, job):
@@ -193,14 +206,14 @@ def _check_targets(mounts, may_nest):
 def _environment(request, identity, caller_env, prefixes):
     env = {"HOME": identity.home, "USER": identity.name, "LOGNAME": identity.name}
     # What an MPI launcher tells its ranks (OMPI_*, PMIX_*, ...), where the admin allows it.
-    env.update({name: value for name, value in sorted(caller_env.items()) if name.startswith(tuple(prefixes))
-                and ENV_NAME.match(name)})
+    env.update({name: text.require(value, f"environment variable {name}") for name, value in sorted(caller_env.items())
+                if name.startswith(tuple(prefixes)) and ENV_NAME.match(name)})
     if request.tty and "TERM" in caller_env:
-        env["TERM"] = caller_env["TERM"]
+        env["TERM"] = text.require(caller_env["TERM"], "environment variable TERM")
     for name, value in request.env:
         if value is None:
             if name not in caller_env:
                 continue
-            value = caller_env[name]
+            value = text.require(caller_env[name], f"environment variable {name}")
         env[name] = value
     return tuple(f"{name}={value}" for name, value in env.items())

@@ -10,6 +10,7 @@ import ctypes
 import grp
 import os
 import pwd
+import resource
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,18 @@ from .errors import SockerError
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _INTERRUPTING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+# The caller's resource limits the container inherits, by the engine's names for them (its
+# --ulimit); the engine can set every limit the kernel has but RLIMIT_RTTIME, left at its default.
+_RLIMIT_LOCKS = 10  # Linux's; Python's resource module does not name it
+RESOURCE_LIMITS = (("as", resource.RLIMIT_AS), ("core", resource.RLIMIT_CORE), ("cpu", resource.RLIMIT_CPU),
+                   ("data", resource.RLIMIT_DATA), ("fsize", resource.RLIMIT_FSIZE),
+                   ("locks", _RLIMIT_LOCKS), ("memlock", resource.RLIMIT_MEMLOCK),
+                   ("msgqueue", resource.RLIMIT_MSGQUEUE), ("nice", resource.RLIMIT_NICE),
+                   ("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC),
+                   ("rss", resource.RLIMIT_RSS), ("rtprio", resource.RLIMIT_RTPRIO),
+                   ("sigpending", resource.RLIMIT_SIGPENDING), ("stack", resource.RLIMIT_STACK))
+# Descriptors socker may need for itself, whatever the caller's limit: one per mount, the engine's.
+DESCRIPTORS = 1024
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,7 @@ class Identity:
     name: str
     home: str
     gecos: str
+    limits: tuple = ()  # the caller's resource limits as (engine name, soft, hard); -1 is unlimited
 
     def group_name(self, gid):
         try:
@@ -38,15 +52,17 @@ class Identity:
 
 
 def caller_identity():
-    """The real (calling) user, from the kernel's credentials and the password database."""
+    """The real (calling) user, from the kernel's credentials and the password database, and the
+    caller's resource limits, read before socker changes its own."""
     uid, gid = os.getuid(), os.getgid()
     try:
         entry = pwd.getpwuid(uid)
     except KeyError as e:
         raise SockerError(f"uid {uid} has no entry in the password database") from e
     groups = tuple(sorted(g for g in set(os.getgroups()) if g != gid))
+    limits = tuple((name, *resource.getrlimit(which)) for name, which in RESOURCE_LIMITS)
     return Identity(uid=uid, gid=gid, groups=groups, name=entry.pw_name,
-                    home=entry.pw_dir, gecos=entry.pw_gecos)
+                    home=entry.pw_dir, gecos=entry.pw_gecos, limits=limits)
 
 
 class Privileges:
@@ -58,7 +74,18 @@ class Privileges:
         self.setuid = os.geteuid() == 0 and identity.uid != 0
 
     def harden(self):
-        """Drop to the caller and make the process untraceable and unable to gain privileges by exec."""
+        """Drop to the caller and make the process untraceable and unable to gain privileges by exec.
+
+        socker's own descriptors are its business: it takes enough, as root, whatever the caller's
+        limit, so that no run is left half done for the lack of one (the container gets the
+        caller's limit back).
+        """
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < DESCRIPTORS:
+            if os.geteuid() == 0:  # root may raise the hard limit too
+                hard = hard if hard == resource.RLIM_INFINITY else max(hard, DESCRIPTORS)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(DESCRIPTORS, hard) if hard != resource.RLIM_INFINITY
+                                                        else DESCRIPTORS, hard))
         libc = ctypes.CDLL(None, use_errno=True)
         for option in (_PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE):
             value = 1 if option == _PR_SET_NO_NEW_PRIVS else 0

@@ -1,17 +1,20 @@
 """Run one authorised container: create, attach, start, stream, wait, remove.
 
 The caller's side of the running container is a `session.Session`; the
-`guardian.Guardian`, forked before the container exists, removes it if socker
-dies without doing so itself (SIGKILL, OOM killer, a crash).
+`guardian.Guardian`, forked before the container exists, tidies the host
+after it, and removes the container itself if socker dies without doing so
+(SIGKILL, OOM killer, a crash).
 """
 
 import dataclasses
 import os
 import re
 import secrets
+import sys
 
-from . import hostpaths, userdb
-from .guardian import Guardian, tidy
+from . import hostpaths, statedir, userdb
+from .errors import EngineError
+from .guardian import Guardian
 from .model import Mount
 from .session import Session, Signals
 
@@ -25,7 +28,7 @@ class Launch:
     image: dict  # the image as the engine described it
     name: str  # from container_name
     placement: object  # cgroups.Placement
-    descriptors: tuple  # the pinned sources of spec.mounts (hostpaths.pin), in order
+    descriptors: object  # hostpaths.Pinned: the sources of spec.mounts, in order
 
 
 def container_name(uid, job):
@@ -36,35 +39,44 @@ def container_name(uid, job):
 
 def run(launch, engine, record, identity, privileges):
     """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind."""
-    name, placement = launch.name, launch.placement
-    guardian = Guardian(name, placement, engine.socket_path, record, privileges)
-    container_id = None
+    name = launch.name
+    with privileges.elevated():
+        lock_fd = statedir.create(name)
     try:
-        extra_mounts = userdb.write(identity, name, privileges)
-        with privileges.elevated():
-            mounts = hostpaths.stage(launch.spec.mounts, launch.descriptors, userdb.state_directory(name))
-        spec = dataclasses.replace(launch.spec, mounts=mounts)
-        helper = chdir_helper()
-        container_id = engine.create(spec, launch.image, name, (*extra_mounts, helper), placement.parent,
-                                     helper.target)
-        guardian.tell(container_id)
-        record.note(container=container_id[:12])
-        with Signals() as signals:
-            status = Session(engine, container_id, spec, signals).run()
-        return status, status == 137 and bool(engine.state(container_id).get("OOMKilled"))
-    finally:
-        removed = False
+        guardian = Guardian(name, launch.placement, engine.socket_path, record, privileges, lock_fd)
+        container_id = None
         try:
-            engine.remove(container_id or name)
-            removed = True
+            container_id = _create(launch, engine, identity, privileges)
+            guardian.tell(container_id)
+            record.note(container=container_id[:12])
+            record.created()
+            with Signals() as signals:
+                status = Session(engine, container_id, launch.spec, signals).run()
+            return status, status == 137 and bool(engine.state(container_id).get("OOMKilled"))
         finally:
-            # If the engine failed to remove the container, the guardian tries again and tidies after it.
+            removed = False
             try:
-                if removed:
-                    with privileges.elevated():
-                        tidy(name, placement)
-            finally:
-                guardian.release(cleaned_up=removed)
+                removed = engine.remove(container_id or name) or True
+            except EngineError:
+                pass  # the guardian tries again
+            if guardian.release(removed) is False:
+                print(f"socker: could not remove everything socker made for container {name}; "
+                      "'socker sweep' (as root) removes it", file=sys.stderr)
+    finally:
+        launch.descriptors.close()
+        os.close(lock_fd)
+
+
+def _create(launch, engine, identity, privileges):
+    """Stage the mounts and the identity files, and create the container; returns its ID."""
+    identity_files = userdb.write(identity, launch.name, privileges)
+    with privileges.elevated():
+        mounts = hostpaths.stage(launch.spec.mounts, launch.descriptors,
+                                 os.path.join(statedir.path(launch.name), statedir.MOUNTS))
+    helper = chdir_helper()
+    spec = dataclasses.replace(launch.spec, mounts=mounts)
+    return engine.create(spec, launch.image, launch.name, (*identity_files, helper), launch.placement.parent,
+                         helper.target)
 
 
 def chdir_helper():

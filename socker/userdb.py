@@ -8,12 +8,10 @@ root, in a directory only root can write, and mounts them read-only over
 
 import errno
 import os
-import stat
 
+from . import statedir
 from .errors import SockerError
 from .model import Mount
-
-STATE_DIR = "/run/socker"
 
 
 def render(identity):
@@ -38,22 +36,14 @@ def _field(text):
     return "".join(" " if c in ":\n" or not c.isprintable() else c for c in text)
 
 
-def state_directory(name):
-    """The root-only state directory of container `name`."""
-    return os.path.join(STATE_DIR, name)
-
-
 def write(identity, name, privileges):
-    """Write the files for container `name`; returns the mounts that put them in place."""
+    """Write the files for run `name` into its state directory; returns the mounts that put them in place."""
     passwd, group = render(identity)
-    directory = state_directory(name)
+    directory = statedir.path(name)
     with privileges.elevated():
         try:
-            _make_state_dir()
-            os.mkdir(directory, 0o755)
             fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
-                os.fchown(fd, 0, 0)
                 for filename, text in (("passwd", passwd), ("group", group)):
                     _write_new(fd, filename, text)
             finally:
@@ -62,32 +52,6 @@ def write(identity, name, privileges):
             raise SockerError(f"cannot write {directory}: {e.strerror}") from e
     return (Mount(os.path.join(directory, "passwd"), "/etc/passwd", True),
             Mount(os.path.join(directory, "group"), "/etc/group", True))
-
-
-def remove(name):
-    """Remove the files of container `name`; the caller must hold root. Missing files are fine."""
-    directory = state_directory(name)
-    for filename in ("passwd", "group"):
-        try:
-            os.unlink(os.path.join(directory, filename))
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(directory)
-    except FileNotFoundError:
-        pass
-
-
-def _make_state_dir():
-    # Root's files get the caller's group (only the effective uid is raised): give them root's.
-    try:
-        os.mkdir(STATE_DIR, 0o755)
-        os.chown(STATE_DIR, 0, 0, follow_symlinks=False)
-    except FileExistsError:
-        pass
-    st = os.lstat(STATE_DIR)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
-        raise SockerError(f"{STATE_DIR} is not a root-owned directory writable only by root")
 
 
 def _write_new(dir_fd, filename, text):

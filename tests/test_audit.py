@@ -1,3 +1,4 @@
+import hashlib
 import json
 import re
 import shlex
@@ -47,7 +48,7 @@ def test_string_values(value, rendered):
 def test_other_values_and_none():
     record = audit.format_record({"action": "run", "uid": 1000, "job": None, "status": 0,
                                   "command": ["ls", "-la"], "flag": True})
-    assert record == r'action=run uid=1000 status=0 command="[\"ls\", \"-la\"]" flag=True'
+    assert record == r'action=run status=0 uid=1000 flag=True command="[\"ls\", \"-la\"]"'
     assert json.loads(parse_record(record)["command"]) == ["ls", "-la"]
 
 
@@ -59,10 +60,10 @@ def test_a_value_cannot_forge_a_field(command):
     record = audit.format_record({"action": "run", "command": command, "result": "refused"})
     assert "\n" not in record and "\r" not in record
     fields = parse_record(record)
-    assert list(fields) == ["action", "command", "result"] and fields["result"] == "refused"
+    assert list(fields) == ["action", "result", "command"] and fields["result"] == "refused"
     tokens = shlex.split(record)
-    assert [t.partition("=")[0] for t in tokens] == ["action", "command", "result"]
-    assert tokens[-1] == "result=refused"
+    assert [t.partition("=")[0] for t in tokens] == ["action", "result", "command"]
+    assert tokens[1] == "result=refused"
 
 
 @given(st.dictionaries(st.sampled_from(["action", "user", "image", "command", "reason", "result", "x_y"]),
@@ -71,6 +72,52 @@ def test_every_record_is_one_line_that_reads_back(fields):
     record = audit.format_record(fields)
     assert "\n" not in record and "\r" not in record and record.isprintable()
     assert parse_record(record) == {k: str(v) for k, v in fields.items() if v is not None}
+
+
+# ---------------------------------------------------------------- bounded, whatever the arguments
+
+DECISIVE = {"action": "run", "user": "alice", "uid": 1000, "job": "4242", "image_id": "sha256:" + "a" * 64,
+            "container": "0123456789ab", "result": "exited", "status": 0}
+ARG_MAX = 2 * 1024 * 1024  # the kernel's limit on argv and the environment together (8 MiB stack / 4)
+
+
+def cut_value(value):
+    """(kept text, cut bytes, digest) of a value that format_record cut."""
+    match = re.fullmatch(r"(.*)\.\.\.\[cut: (\d+) bytes, sha256 ([0-9a-f]{64})\]", value, re.S)
+    assert match, value[-120:]
+    return match.group(1), int(match.group(2)), match.group(3)
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 3000, 4000, 4096, 5000, 8 * 1024, 20 * 1024, 128 * 1024,
+                                  212 * 1024, ARG_MAX // 2, ARG_MAX])
+@pytest.mark.parametrize("shape", ["one-argument", "many-arguments", "escapes", "unicode"])
+def test_a_record_is_whole_and_bounded_for_any_command(size, shape):
+    unit = {"one-argument": "x", "many-arguments": "x", "escapes": '"\n\\', "unicode": "\u00e9\U0001f600"}[shape]
+    text = (unit * (size // len(unit) + 1))[:size]
+    command = [text] if shape != "many-arguments" else [text[i:i + 7] for i in range(0, len(text), 7)]
+    image = "i" * min(size, 128 * 1024)
+    reason = "r" * min(size, 128 * 1024)
+    line = audit.format_record({**DECISIVE, "image": image, "command": command, "reason": reason})
+    assert len(line.encode()) <= audit.MAX_RECORD
+    fields = parse_record(line)
+    assert {k: fields[k] for k in DECISIVE} == {k: str(v) for k, v in DECISIVE.items()}
+    assert list(fields)[:len(DECISIVE)] == ["action", "result", "status", "user", "uid", "job", "container",
+                                            "image_id"]
+    whole = json.dumps(command)
+    if fields["command"] == whole:
+        return
+    kept, length, digest = cut_value(fields["command"])
+    assert whole.startswith(kept) and len(kept) > 100
+    assert len(line.encode()) > audit.MAX_RECORD - 16  # the command had all the room there was
+    assert (length, digest) == (len(whole.encode()), hashlib.sha256(whole.encode()).hexdigest())
+
+
+@given(st.dictionaries(st.sampled_from(["image", "reason", "command", "x_y"]), st.text(max_size=20000)))
+def test_every_record_fits_and_keeps_the_decisive_fields(extra):
+    line = audit.format_record({**DECISIVE, **extra})
+    assert len(line.encode()) <= audit.MAX_RECORD and "\n" not in line
+    fields = parse_record(line)
+    assert {k: fields[k] for k in DECISIVE} == {k: str(v) for k, v in DECISIVE.items()}
 
 
 def test_facilities_are_syslog_facilities():

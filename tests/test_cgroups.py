@@ -5,6 +5,7 @@ import pytest
 from socker.cgroups import absent_directories, cgroup_parent, hierarchy_roots, place, remove_if_empty
 from socker.errors import JobError
 from socker.jobs import find_job
+from socker.model import Limits
 
 UID = 1001
 TASK_V1 = "/slurm_n1/uid_1001/job_42/step_0/task_0"
@@ -65,14 +66,14 @@ def test_tidy_removes_only_what_is_empty(tree_v1):
 
 
 def test_place_outside_a_job_is_the_engines_default(tmp_path):
-    placement = place(None, mountinfo=str(tmp_path / "absent"))
+    placement = place(None, 4096, mountinfo=str(tmp_path / "absent"))
     assert placement.parent == "" and placement.created == ()
 
 
 def test_place_reads_mountinfo(tree_v1):
     info = tree_v1 / "mountinfo"
     info.write_text(mountinfo([str(tree_v1 / c) for c in ("memory", "cpuset", "cpu")]))
-    placement = place(find_job(SLURM_V1, UID), mountinfo=str(info), root=str(tree_v1))
+    placement = place(find_job(SLURM_V1, UID), 4096, mountinfo=str(info), root=str(tree_v1))
     assert placement.parent == TASK_V1
     assert placement.created == tuple(absent_directories(
         [str(tree_v1 / c) for c in ("memory", "cpuset", "cpu")], TASK_V1))
@@ -108,3 +109,42 @@ def test_v2_job_that_is_itself_a_leaf_is_refused(tmp_path):
     with pytest.raises(JobError, match="no parent within the job"):
         cgroup_parent(find_job(f"0::{leaf}\n", UID), root=str(tmp_path))
 
+
+
+# ---------------------------------------------------------------- the job's limits, seen from inside
+
+def write_limits(root, path, files):
+    directory = root / path.lstrip("/")
+    directory.mkdir(parents=True, exist_ok=True)
+    for filename, value in files.items():
+        (directory / filename).write_text(f"{value}\n")
+
+
+def test_v1_the_smallest_memory_limit_on_the_path_and_the_default_pids(tree_v1):
+    write_limits(tree_v1 / "memory", "/", {"memory.limit_in_bytes": 9223372036854771712})
+    write_limits(tree_v1 / "memory", "/slurm_n1/uid_1001/job_42", {"memory.limit_in_bytes": 200 << 20})
+    write_limits(tree_v1 / "memory", "/slurm_n1/uid_1001/job_42/step_0", {"memory.limit_in_bytes": 300 << 20})
+    write_limits(tree_v1 / "memory", TASK_V1, {"memory.limit_in_bytes": 9223372036854771712})
+    write_limits(tree_v1 / "pids", "/", {"pids.max": "max"})
+    info = tree_v1 / "mountinfo"
+    info.write_text(mountinfo([str(tree_v1 / c) for c in ("memory", "cpuset", "cpu", "pids")]))
+    placement = place(find_job(SLURM_V1, UID), 4096, mountinfo=str(info), root=str(tree_v1))
+    assert placement.limits == Limits(memory_bytes=200 << 20, cpus=None, pids=4096, memory_swap_bytes=-1)
+
+
+def test_v2_a_job_with_its_own_pids_limit_gets_none_of_ours(tmp_path):
+    make_v2(tmp_path, LEAF_V2, {LEAF_V2: [100]})
+    write_limits(tmp_path, "/system.slice/slurmstepd.scope/job_42", {"memory.max": 104857600, "pids.max": 500})
+    write_limits(tmp_path, "/system.slice/slurmstepd.scope/job_42/step_0", {"memory.max": "max", "pids.max": "max"})
+    info = tmp_path / "mountinfo"
+    info.write_text(mountinfo([str(tmp_path / "unified")]))
+    placement = place(find_job(f"0::{LEAF_V2}\n", UID), 4096, mountinfo=str(info), root=str(tmp_path))
+    assert placement.limits == Limits(memory_bytes=104857600, cpus=None, pids=None, memory_swap_bytes=-1)
+
+
+def test_a_job_without_a_memory_limit_leaves_the_containers_unset(tmp_path):
+    make_v2(tmp_path, LEAF_V2, {LEAF_V2: [100]})
+    info = tmp_path / "mountinfo"
+    info.write_text(mountinfo([str(tmp_path / "unified")]))
+    placement = place(find_job(f"0::{LEAF_V2}\n", UID), 64, mountinfo=str(info), root=str(tmp_path))
+    assert placement.limits == Limits(memory_bytes=None, cpus=None, pids=64, memory_swap_bytes=None)

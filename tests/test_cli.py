@@ -229,3 +229,14 @@ def test_config_check(argv, path):
 def test_config_check_usage(argv):
     with pytest.raises(UsageError, match="socker config check"):
         cli.parse(argv)
+
+
+@pytest.mark.parametrize("argv, position", [
+    (["run", "-v", "/home/a:/x\udcfe", "img"], 3),
+    (["run", "img", "echo", "\udcff"], 4),
+    (["\udcffrun"], 1),
+    (["run", "-e", "X=\ud800", "img"], 3),
+])
+def test_an_argument_that_is_not_utf8_is_refused_before_anything_else(argv, position):
+    with pytest.raises(UsageError, match=f"argument {position} is not valid UTF-8"):
+        cli.parse(argv)

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from socker import config
+from socker import config, model
 from socker.config import SiteMount, from_document
 from socker.errors import ConfigError
 
@@ -43,7 +43,7 @@ def test_full_document():
                              SiteMount("/work", "/data", False))
     assert c.volume_prefixes == ("/scratch", "/projects")
     assert (c.network, c.audit_facility) == ("bridge", "local3")
-    assert c.outside_jobs == config.Limits(memory_bytes=512 << 20, cpus=0.5, pids=64)
+    assert c.outside_jobs == model.Limits(memory_bytes=512 << 20, cpus=0.5, pids=64, memory_swap_bytes=512 << 20)
 
 
 @pytest.mark.parametrize("document", [{**MINIMAL, "volumes": ["//scratch"]},

@@ -5,17 +5,20 @@ request is the one that matters most: every field of it is spelled out here
 for each kind of run, so that a change to any of them fails a test.
 """
 
+import dataclasses
+import re
 import socket
 import threading
 
 import pytest
 import requests
+from hypothesis import given, settings, strategies as st
 
-from conftest import JOB, authorize_run, make_config
+from conftest import JOB, authorize_run, make_config, make_identity
 from fake_engine_api import FakeEngineAPI, FakePrivileges, client
-from socker import config, engine as engine_module
+from socker import engine as engine_module, model
 from socker.engine import Engine
-from socker.errors import Conflict, EngineError, NotFound, TimedOut
+from socker.errors import Conflict, EngineError, HostPathError, NotFound, PolicyError, TimedOut, UsageError
 from socker.model import Mount
 
 IMAGE = {"Id": "sha256:" + "ab" * 32, "Config": {"Entrypoint": None, "Cmd": ["sh"]}}
@@ -123,7 +126,7 @@ def test_the_images_entrypoint_and_command_run_behind_the_helper():
 
 
 def test_the_limits_outside_jobs_come_from_the_config():
-    limits = config.Limits(memory_bytes=512 << 20, cpus=0.5, pids=64)
+    limits = model.Limits(memory_bytes=512 << 20, cpus=0.5, pids=64, memory_swap_bytes=512 << 20)
     body = create_body(authorize_run("busybox:1.36", "id", config=make_config(outside_jobs=limits)))
     assert body == expected({"Memory": 512 << 20, "MemorySwap": 512 << 20, "NanoCpus": 500_000_000, "PidsLimit": 64})
 
@@ -219,3 +222,59 @@ def test_root_is_held_to_connect_to_the_socket_and_not_while_the_answer_is_read(
     assert connects == [1]
     assert seen == {"depth while the request is served": 0}
     assert privileges.depth == 0
+
+
+def test_the_callers_limits_become_the_containers_ulimits():
+    limits = (("nofile", 64, 64), ("stack", -1, -1), ("nproc", 300, 4000))
+    body = create_body(authorize_run("busybox:1.36", "id", identity=make_identity(limits=limits)))
+    assert body == expected({"Ulimits": [{"Name": "nofile", "Soft": 64, "Hard": 64},
+                                         {"Name": "stack", "Soft": -1, "Hard": -1},
+                                         {"Name": "nproc", "Soft": 300, "Hard": 4000}]},
+                            Labels={"socker": "1", "socker.uid": "1000"})
+
+
+def test_in_a_job_the_container_gets_the_jobs_memory_limit_and_a_pids_limit():
+    spec = dataclasses.replace(authorize_run("busybox:1.36", "id", job=JOB),
+                               limits=model.Limits(memory_bytes=200 << 20, cpus=None, pids=4096, memory_swap_bytes=-1))
+    host_config = create_body(spec, cgroup_parent=JOB_PARENT)["HostConfig"]
+    assert {k: host_config.get(k) for k in ("Memory", "MemorySwap", "NanoCpus", "PidsLimit", "CgroupParent")} == {
+        "Memory": 200 << 20, "MemorySwap": -1, "NanoCpus": None, "PidsLimit": 4096, "CgroupParent": JOB_PARENT}
+
+
+# ---------------------------------------------------------------- what the engine reads is what was checked
+
+def go_view(value):
+    """A decoded JSON value as Go's encoding/json has it: each lone surrogate becomes U+FFFD."""
+    if isinstance(value, str):
+        return re.sub("[\ud800-\udfff]", "\ufffd", value)
+    if isinstance(value, list):
+        return [go_view(v) for v in value]
+    if isinstance(value, dict):
+        return {go_view(k): go_view(v) for k, v in value.items()}
+    return value
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cc",), blacklist_characters="\0:"), min_size=1, max_size=6)
+SURROGATES = st.sampled_from(["\udcfe", "\udcff", "\ud800", "\udc80"])
+PIECE = st.one_of(TEXT, SURROGATES, st.builds(lambda a, b: a + b, TEXT, SURROGATES))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.sampled_from(["-v", "-w", "-e", "arg"]), PIECE, PIECE), max_size=5))
+def test_every_request_that_is_accepted_reads_the_same_to_the_engine(parts):
+    args, command = [], []
+    for kind, first, second in parts:
+        if kind == "-v":
+            args += ["-v", f"/scratch/alice/{first}:/data/{second}"]
+        elif kind == "-w":
+            args += ["-w", f"/work/{first}"]
+        elif kind == "-e":
+            args += ["-e", f"V{abs(hash(first)) % 100}={second}"]
+        else:
+            command.append(first + second)
+    try:
+        spec = authorize_run(*args, "busybox:1.36", *command)
+    except (UsageError, PolicyError, HostPathError):
+        return
+    body = create_body(spec)
+    assert go_view(body) == body

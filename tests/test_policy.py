@@ -4,7 +4,7 @@ from conftest import CONFIG, JOB, SITE_MOUNT, authorize_run, make_config, make_i
 from socker.config import SiteMount
 from socker import policy
 from socker.errors import HostPathError, PolicyError, UsageError
-from socker.policy import ContainerSpec, Mount
+from socker.model import ContainerSpec, Mount
 
 IMAGE = "busybox:1.36"
 HOME = Mount("/home/alice", "/home/alice", False)
@@ -377,3 +377,31 @@ def test_launcher_environment_passes_only_with_the_admins_prefixes():
     assert not any(e.startswith(("SLURM_", "LD_", "OMPI_BAD")) for e in mpi.env)
 
 
+
+
+# ---------------------------------------------------------------- the review's findings
+
+def test_at_most_the_documented_number_of_volumes():
+    volumes = [a for i in range(policy.MAX_VOLUMES) for a in ("-v", f"/scratch/alice:/v{i}:ro")]
+    assert len(authorize_run(*volumes, "busybox:1.36").mounts) == policy.MAX_VOLUMES + 1  # and the home
+    with pytest.raises(PolicyError, match=f"at most {policy.MAX_VOLUMES} volumes"):
+        authorize_run(*volumes, "-v", "/scratch/alice:/one-more:ro", "busybox:1.36")
+
+
+@pytest.mark.parametrize("where, changes", [
+    ("your home directory", {"identity": make_identity(home="/home/al\udcffice")}),
+    ("your current directory", {"cwd": "/home/alice/\udcfe"}),
+    ("environment variable OMPI_X", {"caller_env": {"OMPI_X": "\udcff"},
+                                     "config": make_config(environment_prefixes=("OMPI_",))}),
+    ("environment variable COPY", {"caller_env": {"COPY": "a\udcfeb"}, "args": ("-e", "COPY")}),
+    ("environment variable TERM", {"caller_env": {"TERM": "x\udcff"}, "args": ("-t",)}),
+])
+def test_text_the_engine_would_read_otherwise_is_refused(where, changes):
+    args = changes.pop("args", ())
+    with pytest.raises(UsageError, match=f"{where} is not valid UTF-8"):
+        authorize_run(*args, "busybox:1.36", "true", **changes)
+
+
+def test_the_callers_resource_limits_go_to_the_container():
+    limits = (("nofile", 64, 64), ("stack", -1, -1))
+    assert authorize_run("busybox:1.36", identity=make_identity(limits=limits)).ulimits == limits

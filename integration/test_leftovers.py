@@ -1,0 +1,103 @@
+"""Nothing socker makes on the host outlives the run: not when descriptors run out, not with many
+volumes, not when socker and its guardian are both killed (then the administrator's sweep removes it).
+
+Staged bind mounts live in the host's mount namespace, below /run/socker: a run that left them
+would, repeated, exhaust fs.mount-max for the whole node.
+"""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ALICE, IMAGE, SOCKER, STATE_DIR, docker, popen_socker, refused, run_as, socker, \
+    socker_containers, user, wait_until
+
+MAX_VOLUMES = 64  # README, "socker run": the documented cap on -v
+
+
+def staged_mounts():
+    """Mount points below socker's state directory, in the host's (pid 1's) mount namespace."""
+    with open("/proc/1/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(f"{STATE_DIR}/")]
+
+
+def state_left():
+    return sorted(p.name for p in STATE_DIR.glob("socker-*"))
+
+
+@pytest.fixture
+def leak_dir():
+    path = Path(user(ALICE).pw_dir) / "leak"
+    path.mkdir(exist_ok=True)
+    os.chown(path, user(ALICE).pw_uid, user(ALICE).pw_gid)
+    assert not staged_mounts() and not state_left(), "an earlier run left state behind"
+    yield path
+    assert not staged_mounts(), "staged mounts were left in the host's mount namespace"
+    assert not state_left(), "a state directory was left"
+
+
+def run_with_descriptor_limit(limit, volumes):
+    args = [arg for i in range(volumes) for arg in ("-v", f"{user(ALICE).pw_dir}/leak:/m{i}:ro")]
+    command = f'ulimit -n {limit} && exec "$@"'
+    return run_as(ALICE, ["bash", "-c", command, "bash", SOCKER, "run", *args, IMAGE, "true"], timeout=120)
+
+
+def test_no_descriptor_limit_leaves_anything_behind(leak_dir):
+    """Every limit from 3 to past the number of mounts: the run fails early or ends well, never half done."""
+    volumes = 50
+    for limit in range(3, volumes + 20):
+        result = run_with_descriptor_limit(limit, volumes)
+        assert result.returncode == 0 or result.stderr.count(b"\n") == 1, (limit, result)
+        assert not staged_mounts(), (limit, result.stderr)
+        assert not state_left(), (limit, result.stderr)
+        assert not socker_containers(), limit
+
+
+def test_the_caller_descriptor_limit_does_not_decide_whether_socker_runs(leak_dir):
+    """socker's own descriptors are socker's business: a run that fits the cap works at a low limit."""
+    result = run_with_descriptor_limit(32, volumes=MAX_VOLUMES)
+    assert (result.returncode, result.stderr) == (0, b"")
+
+
+def test_more_volumes_than_the_cap_are_refused(leak_dir):
+    args = [arg for i in range(MAX_VOLUMES + 1) for arg in ("-v", f"{leak_dir}:/m{i}:ro")]
+    refused(socker(ALICE, "run", *args, IMAGE, "true"), f"at most {MAX_VOLUMES}")
+
+
+def test_the_sweep_removes_what_a_killed_socker_and_guardian_left(leak_dir):
+    run = popen_socker(ALICE, "run", "-v", f"{leak_dir}:/data:ro", IMAGE, "sleep", "600",
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_until(lambda: socker_containers() and staged_mounts(), timeout=30)
+    guardians = [pid for pid in map(int, subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True,
+                                                        text=True).stdout.split())]
+    assert guardians, "socker has no guardian"
+    for pid in (*guardians, run.pid):  # as scancel's SIGKILL of the whole step would
+        os.kill(pid, signal.SIGKILL)
+    run.wait()
+    assert socker_containers() and staged_mounts() and state_left()
+
+    # The sweep is the administrator's: a user gets a refusal, and nothing is removed.
+    refused(socker(ALICE, "sweep"), "root")
+    assert socker_containers() and staged_mounts() and state_left()
+
+    result = subprocess.run([SOCKER, "sweep"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result
+    assert "removed 1" in result.stdout
+    assert not socker_containers() and not staged_mounts() and not state_left()
+
+
+def test_the_sweep_leaves_a_live_run_alone(leak_dir):
+    run = popen_socker(ALICE, "run", "-v", f"{leak_dir}:/data:ro", IMAGE, "sleep", "600",
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: socker_containers() and staged_mounts(), timeout=30)
+        live = (socker_containers(), staged_mounts(), state_left())
+        result = subprocess.run([SOCKER, "sweep"], capture_output=True, text=True, timeout=120)
+        assert (result.returncode, result.stdout) == (0, "socker sweep: removed 0 stale run(s)\n"), result
+        assert (socker_containers(), staged_mounts(), state_left()) == live
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(30)
