@@ -30,12 +30,13 @@ import pwd
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import liveconfig
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -193,12 +194,12 @@ class AllowImages:
     """Make sure the benchmark images are allow-listed, for the duration of the benchmark.
 
     If they are not, the current config gets them added under `images:` and is restored
-    byte for byte afterwards (also on SIGINT/SIGTERM).
+    byte for byte afterwards (see liveconfig.replaced).
     """
 
     def __init__(self, user, socker, images, may_edit):
         self.user, self.socker, self.images, self.may_edit = user, socker, images, may_edit
-        self.saved = None
+        self.swap = None
 
     def __enter__(self):
         allowed = socker_images(self.user, self.socker)
@@ -212,11 +213,8 @@ class AllowImages:
                 die(f"cannot add {missing} to {CONFIG}: no block-style 'images:' list")
             added = b"".join(b"  - " + i.encode() + b"   # added by benchmarks/run, removed after\n"
                              for i in missing)
-            st = CONFIG.stat()
-            self.saved = (text, st.st_mode & 0o7777, st.st_uid, st.st_gid)
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, _raise_interrupt)
-            self._write(text[:match.end()] + added + text[match.end():])
+            self.swap = liveconfig.replaced(CONFIG, text[:match.end()] + added + text[match.end():])
+            self.swap.__enter__()
             note(f"temporarily allow-listed {', '.join(missing)} in {CONFIG}")
             allowed = socker_images(self.user, self.socker)
         absent = [i for i in self.images if not allowed.get(i)]
@@ -225,26 +223,12 @@ class AllowImages:
             die(f"allowed but not present on this node: {', '.join(absent)}")
         return self
 
-    def _write(self, data):
-        mode, uid, gid = self.saved[1:]
-        tmp = CONFIG.with_name(CONFIG.name + ".bench-tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chown(tmp, uid, gid)
-        os.chmod(tmp, mode)
-        os.replace(tmp, CONFIG)
-
     def __exit__(self, *exc):
-        if self.saved is not None:
-            self._write(self.saved[0])
-            self.saved = None
+        if self.swap is not None:
+            self.swap.__exit__(None, None, None)
+            self.swap = None
             note(f"restored {CONFIG}")
         return False
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 # ---------------------------------------------------------------------------- Bowtie data
