@@ -23,6 +23,7 @@ Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -190,45 +191,39 @@ def socker_images(user, socker):
     return found
 
 
-class AllowImages:
-    """Make sure the benchmark images are allow-listed, for the duration of the benchmark.
+@contextlib.contextmanager
+def images_allowed(user, socker, images, may_edit):
+    """The benchmark images allow-listed in the live config for the duration of the with-block.
 
-    If they are not, the current config gets them added under `images:` and is restored
-    byte for byte afterwards (see liveconfig.replaced).
+    Those that are not get added under `images:`, and the config is restored byte for byte
+    afterwards, however the block ends (see liveconfig.replaced).
     """
-
-    def __init__(self, user, socker, images, may_edit):
-        self.user, self.socker, self.images, self.may_edit = user, socker, images, may_edit
-        self.swap = None
-
-    def __enter__(self):
-        allowed = socker_images(self.user, self.socker)
-        missing = [i for i in self.images if i not in allowed]
-        if missing and not self.may_edit:
-            die(f"{', '.join(missing)} not allowed in {CONFIG}; add them or drop --no-config-change")
-        if missing:
-            text = CONFIG.read_bytes()
-            match = re.search(rb"^images:[ \t]*\n", text, re.M)
-            if match is None:
-                die(f"cannot add {missing} to {CONFIG}: no block-style 'images:' list")
-            added = b"".join(b"  - " + i.encode() + b"   # added by benchmarks/run, removed after\n"
-                             for i in missing)
-            self.swap = liveconfig.replaced(CONFIG, text[:match.end()] + added + text[match.end():])
-            self.swap.__enter__()
+    allowed = socker_images(user, socker)
+    missing = [i for i in images if i not in allowed]
+    if missing and not may_edit:
+        die(f"{', '.join(missing)} not allowed in {CONFIG}; add them or drop --no-config-change")
+    if not missing:
+        _require_present(images, allowed)
+        yield
+        return
+    text = CONFIG.read_bytes()
+    match = re.search(rb"^images:[ \t]*\n", text, re.M)
+    if match is None:
+        die(f"cannot add {missing} to {CONFIG}: no block-style 'images:' list")
+    added = b"".join(b"  - " + i.encode() + b"   # added by benchmarks/run, removed after\n" for i in missing)
+    with liveconfig.replaced(CONFIG, text[:match.end()] + added + text[match.end():]):
+        try:
             note(f"temporarily allow-listed {', '.join(missing)} in {CONFIG}")
-            allowed = socker_images(self.user, self.socker)
-        absent = [i for i in self.images if not allowed.get(i)]
-        if absent:
-            self.__exit__(None, None, None)
-            die(f"allowed but not present on this node: {', '.join(absent)}")
-        return self
+            _require_present(images, socker_images(user, socker))
+            yield
+        finally:
+            note(f"restoring {CONFIG}")
 
-    def __exit__(self, *exc):
-        if self.swap is not None:
-            self.swap.__exit__(None, None, None)
-            self.swap = None
-            note(f"restored {CONFIG}")
-        return False
+
+def _require_present(images, allowed):
+    absent = [i for i in images if not allowed.get(i)]
+    if absent:
+        die(f"allowed but not present on this node: {', '.join(absent)}")
 
 
 # ---------------------------------------------------------------------------- Bowtie data
@@ -669,17 +664,14 @@ def main(argv=None):
         if run_timed(argv, env=env)[1] != 0:
             die(f"docker run {BOWTIE_IMAGE} bowtie --version failed")
 
-    allow = None
-    if socker:
-        needed = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
-        allow = AllowImages(user, socker, needed, may_edit=not args.no_config_change)
-        allow.__enter__()
-        argv, env = commands.argv("socker", START_IMAGE, ["true"])
-        _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
-        if rc != 0:
-            allow.__exit__(None, None, None)
-            die(f"socker run failed ({rc}): {err.strip()}")
-    try:
+    with contextlib.ExitStack() as stack:
+        if socker:
+            needed = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
+            stack.enter_context(images_allowed(user, socker, needed, may_edit=not args.no_config_change))
+            argv, env = commands.argv("socker", START_IMAGE, ["true"])
+            _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
+            if rc != 0:
+                die(f"socker run failed ({rc}): {err.strip()}")
         if "start" in parts:
             note(f"start: {params['start_reps']} runs each of {', '.join(tools)}")
             res["start"] = measure_start(commands, user, tools, params["start_reps"], params["warmup"])
@@ -690,9 +682,6 @@ def main(argv=None):
             res["compute"] = measure_compute(commands, user, tools, data, params["compute_reps"])
         if "memory" in parts and socker:
             res["memory"] = measure_memory(commands, user, tools, params["memory_reps"])
-    finally:
-        if allow is not None:
-            allow.__exit__(None, None, None)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
