@@ -16,13 +16,15 @@ Measured, interleaved (the order of socker/docker/native rotates every iteration
   start        `socker run IMG true` vs `docker run IMG true` vs `true`: p50, p90, ratio
   concurrency  N simultaneous starts (N = 1, 8, 16, 32): wall time until all have ended
   compute      Bowtie: align generated reads to a generated reference, best of 3
-  memory       peak RSS (VmHWM) of socker and of its root-owned guardian while `sleep 5` runs
+  memory       peak RSS and anonymous memory of socker and of its root-owned guardian while
+               `sleep 5` runs (sampled with psutil)
 
 Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.{md,json,png}
 (partial.* for --quick or --only).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,12 +32,15 @@ import pwd
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
+
+import liveconfig
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -141,15 +146,10 @@ def machine_info(socker):
                 break
     except OSError:
         pass
-    mem_kb = 0
-    try:
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    except (OSError, AttributeError):
-        pass
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 2**20, 1),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "kernel": platform.release(),
         "os": command_output(["sh", "-c", ". /etc/os-release && echo \"$PRETTY_NAME\""]),
         "docker": command_output(["docker", "version", "-f", "{{.Server.Version}}"]),
@@ -189,62 +189,39 @@ def socker_images(user, socker):
     return found
 
 
-class AllowImages:
-    """Make sure the benchmark images are allow-listed, for the duration of the benchmark.
+@contextlib.contextmanager
+def images_allowed(user, socker, images, may_edit):
+    """The benchmark images allow-listed in the live config for the duration of the with-block.
 
-    If they are not, the current config gets them added under `images:` and is restored
-    byte for byte afterwards (also on SIGINT/SIGTERM).
+    Those that are not get added under `images:`, and the config is restored byte for byte
+    afterwards, however the block ends (see liveconfig.replaced).
     """
-
-    def __init__(self, user, socker, images, may_edit):
-        self.user, self.socker, self.images, self.may_edit = user, socker, images, may_edit
-        self.saved = None
-
-    def __enter__(self):
-        allowed = socker_images(self.user, self.socker)
-        missing = [i for i in self.images if i not in allowed]
-        if missing and not self.may_edit:
-            die(f"{', '.join(missing)} not allowed in {CONFIG}; add them or drop --no-config-change")
-        if missing:
-            text = CONFIG.read_bytes()
-            match = re.search(rb"^images:[ \t]*\n", text, re.M)
-            if match is None:
-                die(f"cannot add {missing} to {CONFIG}: no block-style 'images:' list")
-            added = b"".join(b"  - " + i.encode() + b"   # added by benchmarks/run, removed after\n"
-                             for i in missing)
-            st = CONFIG.stat()
-            self.saved = (text, st.st_mode & 0o7777, st.st_uid, st.st_gid)
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, _raise_interrupt)
-            self._write(text[:match.end()] + added + text[match.end():])
+    allowed = socker_images(user, socker)
+    missing = [i for i in images if i not in allowed]
+    if missing and not may_edit:
+        die(f"{', '.join(missing)} not allowed in {CONFIG}; add them or drop --no-config-change")
+    if not missing:
+        _require_present(images, allowed)
+        yield
+        return
+    text = CONFIG.read_bytes()
+    match = re.search(rb"^images:[ \t]*\n", text, re.M)
+    if match is None:
+        die(f"cannot add {missing} to {CONFIG}: no block-style 'images:' list")
+    added = b"".join(b"  - " + i.encode() + b"   # added by benchmarks/run, removed after\n" for i in missing)
+    with liveconfig.replaced(CONFIG, text[:match.end()] + added + text[match.end():]):
+        try:
             note(f"temporarily allow-listed {', '.join(missing)} in {CONFIG}")
-            allowed = socker_images(self.user, self.socker)
-        absent = [i for i in self.images if not allowed.get(i)]
-        if absent:
-            self.__exit__(None, None, None)
-            die(f"allowed but not present on this node: {', '.join(absent)}")
-        return self
-
-    def _write(self, data):
-        mode, uid, gid = self.saved[1:]
-        tmp = CONFIG.with_name(CONFIG.name + ".bench-tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chown(tmp, uid, gid)
-        os.chmod(tmp, mode)
-        os.replace(tmp, CONFIG)
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            self._write(self.saved[0])
-            self.saved = None
-            note(f"restored {CONFIG}")
-        return False
+            _require_present(images, socker_images(user, socker))
+            yield
+        finally:
+            note(f"restoring {CONFIG}")
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+def _require_present(images, allowed):
+    absent = [i for i in images if not allowed.get(i)]
+    if absent:
+        die(f"allowed but not present on this node: {', '.join(absent)}")
 
 
 # ---------------------------------------------------------------------------- Bowtie data
@@ -405,68 +382,48 @@ def measure_compute(commands, user, tools, directory, reps):
     return result
 
 
-def _status(pid):
-    """{VmRSS, VmHWM, Pss_Anon} in kB, or None if the process is gone.
+def _memory(process):
+    """(RSS, anonymous PSS) of a psutil.Process in kB, or None once it has ended.
 
-    Pss_Anon is what the process adds to its cgroup's memory charge: its anonymous pages,
-    a page shared with another process (the guardian is a fork) counted by share. Its file
-    pages (the binary and its libraries) are page cache, shared by every rank on the node.
+    The anonymous PSS is what the process adds to its cgroup's memory charge: its anonymous
+    pages, a page shared with another process (the guardian is a fork) counted by share. Its
+    file pages (the binary and its libraries) are page cache, shared by every rank on the node.
+    psutil gives the PSS of whole mappings only: counting the mappings that no file backs would
+    leave out the pages of the binary's data that the process has written (1 to 2 MiB of each
+    socker process), so this one figure is the kernel's Pss_Anon, from smaps_rollup.
     """
     try:
-        text = Path(f"/proc/{pid}/status").read_text() + Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
+        rss = process.memory_info().rss
+        rollup = Path(f"/proc/{process.pid}/smaps_rollup").read_text()
+    except (psutil.Error, OSError):
         return None
-    values = {}
-    for key in ("VmRSS", "VmHWM", "Pss_Anon"):
-        m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
-        if m:
-            values[key] = int(m.group(1))
-    return values
-
-
-def _children(pid):
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may contain spaces and parentheses
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
+    return rss // 1024, int(re.search(r"^Pss_Anon:\s+(\d+) kB", rollup, re.M).group(1))
 
 
 def sample_memory(argv, env, cwd, interval=0.02):
-    """Run argv; sample it and its direct children. Returns (exit status, {role: {hwm_kb, rss_kb}})."""
+    """Run argv; sample it and its direct children. Returns (exit status, peaks in kB by role)."""
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = {role: {"hwm_kb": 0, "rss_kb": 0, "anon_kb": 0} for role in ("main", "child")}
+    main = psutil.Process(proc.pid)  # setpriv execs socker: the pid stays socker's
+    peak = {role: {"rss_kb": 0, "anon_kb": 0} for role in ("main", "child")}
+    peak["together_anon_kb"] = 0
     children_seen = set()
     while proc.poll() is None:
-        main = _status(proc.pid)
-        if main:
-            peak["main"]["hwm_kb"] = max(peak["main"]["hwm_kb"], main.get("VmHWM", 0))
-            peak["main"]["rss_kb"] = max(peak["main"]["rss_kb"], main.get("VmRSS", 0))
-            peak["main"]["anon_kb"] = max(peak["main"]["anon_kb"], main.get("Pss_Anon", 0))
-        kid_hwm = kid_rss = kid_anon = 0
-        for kid in _children(proc.pid):
-            st = _status(kid)
-            if st:
-                children_seen.add(kid)
-                kid_hwm += st.get("VmHWM", 0)
-                kid_rss += st.get("VmRSS", 0)
-                kid_anon += st.get("Pss_Anon", 0)
-        peak["child"]["anon_kb"] = max(peak["child"]["anon_kb"], kid_anon)
+        main_rss, main_anon = _memory(main) or (0, 0)
+        try:
+            children = main.children()
+        except psutil.Error:
+            children = []
+        kids = {kid.pid: m for kid in children if (m := _memory(kid))}
+        children_seen.update(kids)
+        kid_rss = sum(rss for rss, _ in kids.values())
+        kid_anon = sum(anon for _, anon in kids.values())
+        for role, rss, anon in (("main", main_rss, main_anon), ("child", kid_rss, kid_anon)):
+            peak[role]["rss_kb"] = max(peak[role]["rss_kb"], rss)
+            peak[role]["anon_kb"] = max(peak[role]["anon_kb"], anon)
         # The pair's charge is the sum at one moment: a page the fork shares moves from one
         # process's share to the other's, so the sum of the two peaks would count it twice.
-        together = (main or {}).get("Pss_Anon", 0) + kid_anon
-        peak["together_anon_kb"] = max(peak.get("together_anon_kb", 0), together)
-        peak["child"]["hwm_kb"] = max(peak["child"]["hwm_kb"], kid_hwm)
-        peak["child"]["rss_kb"] = max(peak["child"]["rss_kb"], kid_rss)
+        peak["together_anon_kb"] = max(peak["together_anon_kb"], main_anon + kid_anon)
         time.sleep(interval)
     peak["child"]["count"] = len(children_seen)
     return proc.returncode, peak
@@ -483,18 +440,17 @@ def measure_memory(commands, user, tools, reps):
             if rc != 0:
                 die(f"{tool} run sleep 5 failed ({rc})")
             runs.append(peak)
-        best = max(runs, key=lambda p: p["main"]["hwm_kb"] + p["child"]["hwm_kb"])
+        best = max(runs, key=lambda p: p["main"]["rss_kb"] + p["child"]["rss_kb"])
         if tool == "socker":
             out["socker"] = best["main"]
             out["guardian"] = {**best["child"]}
-            out["socker_plus_guardian"] = {"hwm_kb": out["socker"]["hwm_kb"] + out["guardian"]["hwm_kb"],
-                                           "rss_kb": out["socker"]["rss_kb"] + out["guardian"]["rss_kb"],
+            out["socker_plus_guardian"] = {"rss_kb": out["socker"]["rss_kb"] + out["guardian"]["rss_kb"],
                                            "anon_kb": best["together_anon_kb"]}
         else:
             out["docker_cli"] = best["main"]
         note(f"memory: {tool} sampled")
     if "socker" in out and "docker_cli" in out:
-        out["ratio_rss_socker_docker_cli"] = ratio(out["socker"]["hwm_kb"], out["docker_cli"]["hwm_kb"])
+        out["ratio_rss_socker_docker_cli"] = ratio(out["socker"]["rss_kb"], out["docker_cli"]["rss_kb"])
     out["runs"] = reps
     return out
 
@@ -559,15 +515,14 @@ def markdown(res):
     if "memory" in res:
         mm = res["memory"]
         lines += [f"## Memory while the container runs `sleep 5` (peak over {mm['runs']} run(s), sampled every 20 ms)", "",
-                  "| process | VmHWM (peak RSS) | max VmRSS | anonymous (PSS), charged to the job |",
-                  "|---|---:|---:|---:|"]
+                  "| process | peak RSS | anonymous (PSS), charged to the job |",
+                  "|---|---:|---:|"]
         for key, label in (("socker", "socker (the caller's process)"),
                            ("guardian", "socker's guardian (root-owned child)"),
                            ("socker_plus_guardian", "**socker + guardian**"),
                            ("docker_cli", "docker CLI (`docker run`), for comparison")):
             if key in mm:
-                lines.append(f"| {label} | {mm[key]['hwm_kb'] / 1024:.1f} MiB | {mm[key]['rss_kb'] / 1024:.1f} MiB "
-                             f"| {mm[key]['anon_kb'] / 1024:.1f} MiB |")
+                lines.append(f"| {label} | {mm[key]['rss_kb'] / 1024:.1f} MiB | {mm[key]['anon_kb'] / 1024:.1f} MiB |")
         lines.append("")
     return "\n".join(lines)
 
@@ -685,17 +640,14 @@ def main(argv=None):
         if run_timed(argv, env=env)[1] != 0:
             die(f"docker run {BOWTIE_IMAGE} bowtie --version failed")
 
-    allow = None
-    if socker:
-        needed = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
-        allow = AllowImages(user, socker, needed, may_edit=not args.no_config_change)
-        allow.__enter__()
-        argv, env = commands.argv("socker", START_IMAGE, ["true"])
-        _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
-        if rc != 0:
-            allow.__exit__(None, None, None)
-            die(f"socker run failed ({rc}): {err.strip()}")
-    try:
+    with contextlib.ExitStack() as stack:
+        if socker:
+            needed = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
+            stack.enter_context(images_allowed(user, socker, needed, may_edit=not args.no_config_change))
+            argv, env = commands.argv("socker", START_IMAGE, ["true"])
+            _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
+            if rc != 0:
+                die(f"socker run failed ({rc}): {err.strip()}")
         if "start" in parts:
             note(f"start: {params['start_reps']} runs each of {', '.join(tools)}")
             res["start"] = measure_start(commands, user, tools, params["start_reps"], params["warmup"])
@@ -706,9 +658,6 @@ def main(argv=None):
             res["compute"] = measure_compute(commands, user, tools, data, params["compute_reps"])
         if "memory" in parts and socker:
             res["memory"] = measure_memory(commands, user, tools, params["memory_reps"])
-    finally:
-        if allow is not None:
-            allow.__exit__(None, None, None)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
