@@ -144,7 +144,7 @@ def nothing_left_behind():
     assert not socker_containers(), "a container was left by an earlier test"
     yield
     assert wait_until(lambda: not socker_containers(), timeout=15), "socker left a container behind"
-    assert wait_until(lambda: not any(STATE_DIR.glob("socker-*")), timeout=15), "socker left state behind"
+    assert wait_until(lambda: not any(STATE_DIR.glob("*socker-*")), timeout=15), "socker left state behind"
 
 
 @pytest.fixture

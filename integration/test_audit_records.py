@@ -104,12 +104,14 @@ def test_a_stopped_socker_runs_no_unrecorded_container():
     run = popen_socker(ALICE, "run", IMAGE, "sh", "-c", f"sleep 600 # {marker}",
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_until(lambda: socker_containers(), timeout=30)
+        def running():
+            return docker("ps", "-q", "--no-trunc", "--filter", "label=socker", "--filter", "status=running").split()
+
+        assert wait_until(running, timeout=30)
         run.send_signal(signal.SIGSTOP)
-        running = docker("ps", "-q", "--no-trunc", "--filter", "label=socker").split()
-        assert len(running) == 1
+        assert len(running()) == 1
         created = records(marker, {"created"})["created"]
-        assert running[0].startswith(created["container"]) and created["user"] == ALICE
+        assert running()[0].startswith(created["container"]) and created["user"] == ALICE
     finally:
         run.send_signal(signal.SIGCONT)
         run.send_signal(signal.SIGTERM)

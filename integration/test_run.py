@@ -190,10 +190,12 @@ def test_audit_record_for_each_run():
     result = socker(ALICE, "run", IMAGE, "sh", "-c", f"echo {marker}; exit 3")
     assert result.returncode == 3
     image_id = docker("image", "inspect", "-f", "{{.Id}}", IMAGE).strip()
-    [line] = wait_for_audit(marker)
-    for field in (f"user={ALICE}", f"uid={alice.pw_uid}", f"image={IMAGE}", f"image_id={image_id}",
-                  "result=exited", "status=3", "container="):
-        assert field in line
+    assert wait_until(lambda: len(wait_for_audit(marker)) == 2, timeout=10)
+    created, ended = wait_for_audit(marker)
+    for line, result_fields in ((created, ("result=created",)), (ended, ("result=exited", "status=3"))):
+        for field in (f"user={ALICE}", f"uid={alice.pw_uid}", f"image={IMAGE}", f"image_id={image_id}",
+                      "container=", *result_fields):
+            assert field in line
 
 
 def test_audit_record_for_a_refusal():

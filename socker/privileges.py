@@ -30,6 +30,7 @@ RESOURCE_LIMITS = (("as", resource.RLIMIT_AS), ("core", resource.RLIMIT_CORE), (
                    ("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC),
                    ("rss", resource.RLIMIT_RSS), ("rtprio", resource.RLIMIT_RTPRIO),
                    ("sigpending", resource.RLIMIT_SIGPENDING), ("stack", resource.RLIMIT_STACK))
+_SETUID_STACK = 8 << 20  # the kernel's _STK_LIM
 # Descriptors socker may need for itself, whatever the caller's limit: one per mount, the engine's.
 DESCRIPTORS = 1024
 
@@ -60,9 +61,38 @@ def caller_identity():
     except KeyError as e:
         raise SockerError(f"uid {uid} has no entry in the password database") from e
     groups = tuple(sorted(g for g in set(os.getgroups()) if g != gid))
-    limits = tuple((name, *resource.getrlimit(which)) for name, which in RESOURCE_LIMITS)
+    limits = tuple((name, *_callers_limit(which, setuid=os.geteuid() == 0 and uid != 0))
+                   for name, which in RESOURCE_LIMITS)
     return Identity(uid=uid, gid=gid, groups=groups, name=entry.pw_name,
                     home=entry.pw_dir, gecos=entry.pw_gecos, limits=limits)
+
+
+def _callers_limit(which, setuid):
+    """The caller's (soft, hard) limit `which`, as far as this process can tell.
+
+    The kernel lowers the stack's soft limit of a setuid program to 8 MiB: the caller's own is
+    lost. Any process may raise its soft limit to its hard one, so the caller gets that: what
+    `ulimit -s unlimited` in a job script asks for, and nothing the caller could not take.
+    """
+    soft, hard = resource.getrlimit(which)
+    if setuid and which == resource.RLIMIT_STACK and soft == _SETUID_STACK and hard != soft:
+        return hard, hard
+    return soft, hard
+
+
+def _take_descriptors(wanted):
+    """Raise this process's descriptor limit to `wanted`: beyond the caller's hard limit where root
+    may (CAP_SYS_RESOURCE, which a node's bounding set may withhold), else up to it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    if hard == resource.RLIM_INFINITY or hard >= wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Privileges:
@@ -76,16 +106,10 @@ class Privileges:
     def harden(self):
         """Drop to the caller and make the process untraceable and unable to gain privileges by exec.
 
-        socker's own descriptors are its business: it takes enough, as root, whatever the caller's
-        limit, so that no run is left half done for the lack of one (the container gets the
-        caller's limit back).
+        socker's own descriptors are its business: it takes as many as it may (the container gets
+        the caller's limit back).
         """
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < DESCRIPTORS:
-            if os.geteuid() == 0:  # root may raise the hard limit too
-                hard = hard if hard == resource.RLIM_INFINITY else max(hard, DESCRIPTORS)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(DESCRIPTORS, hard) if hard != resource.RLIM_INFINITY
-                                                        else DESCRIPTORS, hard))
+        _take_descriptors(DESCRIPTORS)
         libc = ctypes.CDLL(None, use_errno=True)
         for option in (_PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE):
             value = 1 if option == _PR_SET_NO_NEW_PRIVS else 0

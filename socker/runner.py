@@ -43,7 +43,12 @@ def run(launch, engine, record, identity, privileges):
     with privileges.elevated():
         lock_fd = statedir.create(name)
     try:
-        guardian = Guardian(name, launch.placement, engine.socket_path, record, privileges, lock_fd)
+        try:
+            guardian = Guardian(name, launch.placement, engine.socket_path, record, privileges, lock_fd)
+        except BaseException:
+            with privileges.elevated():
+                statedir.remove(name)  # nothing is in it yet, and no guardian to tidy it
+            raise
         container_id = None
         try:
             container_id = _create(launch, engine, identity, privileges)

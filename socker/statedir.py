@@ -36,13 +36,16 @@ def create(name):
         _make_state_dir()
         unnamed = os.path.join(STATE_DIR, UNNAMED + name)
         os.mkdir(unnamed, 0o755)
-        fd = os.open(unnamed, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            os.fchown(fd, 0, 0)  # only the effective uid is root's: the group would be the caller's
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _rename_noreplace(unnamed, path(name))
+            fd = os.open(unnamed, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.fchown(fd, 0, 0)  # only the effective uid is root's: the group would be the caller's
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _rename_noreplace(unnamed, path(name))
+            except OSError:
+                os.close(fd)
+                raise
         except OSError:
-            os.close(fd)
             os.rmdir(unnamed)
             raise
     except OSError as e:
