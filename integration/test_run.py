@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conftest import (ALICE, BOB, ENTRYPOINT_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, STATE_DIR, docker, popen_socker,
-                      run_as, socker, socker_containers, unique, user, wait_for_audit, wait_until)
+from helpers import (ALICE, BOB, ENTRYPOINT_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, STATE_DIR, docker, popen_socker,
+                     run_as, socker, socker_containers, unique, user, wait_for_audit, wait_until)
 
 
 def test_installed_setuid_root():

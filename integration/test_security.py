@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ALICE, BOB, FORBIDDEN_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, docker, popen_socker, refused,
-                      run_as, socker, unique, user, wait_for_audit)
+from helpers import (ALICE, BOB, FORBIDDEN_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, docker, popen_socker, refused,
+                     run_as, socker, unique, user, wait_for_audit)
 
 
 # ------------------------------------------------------------------ smuggled engine options

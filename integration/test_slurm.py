@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import (ALICE, BOB, IMAGE, SOCKER, job_cgroup_dirs, job_containers, job_state, sbatch, socker, user,
+from helpers import (ALICE, BOB, IMAGE, SOCKER, job_cgroup_dirs, job_containers, job_state, sbatch, socker, user,
                       wait_job, wait_until)
 
 HOG = "dd if=/dev/zero of=/dev/null bs=300M count=1"  # touches a 300 MB buffer

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ALICE, BOB, IMAGE, SOCKER, docker, job_containers, job_state, popen_socker, sbatch, socker,
+from helpers import (ALICE, BOB, IMAGE, SOCKER, docker, job_containers, job_state, popen_socker, sbatch, socker,
                       user, wait_job, wait_until)
 
 HOG = "dd if=/dev/zero of=/dev/null bs=300M count=1"  # touches a 300 MB buffer
