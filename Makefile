@@ -41,7 +41,7 @@ $(TEST_VENV)/ready: packaging/requirements.txt tests/requirements.txt
 	touch $@
 
 unit: $(TEST_VENV)/ready
-	$(TEST_VENV)/bin/python -m pytest -q tests --basetemp=$(UNIT_TMP)
+	$(TEST_VENV)/bin/python -m pytest -q -rs tests --basetemp=$(UNIT_TMP)
 
 integration: $(TEST_VENV)/ready
 	$(TEST_VENV)/bin/python -m pytest -q integration --ignore=integration/vm --basetemp=build/pytest-integration

@@ -9,7 +9,7 @@ import posixpath
 
 from hypothesis import event, given, settings, strategies as st
 
-from conftest import ALLOWED_IMAGES, CALLER_ENV, IDENTITY, JOB, SITE_MOUNT, fake_realpath, host_for, make_config
+from helpers import ALLOWED_IMAGES, CALLER_ENV, IDENTITY, JOB, SITE_MOUNT, fake_realpath, host_for, make_config
 from socker import cli, policy
 from socker.errors import HostPathError, PolicyError, UsageError
 

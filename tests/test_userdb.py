@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import IDENTITY, make_identity
+from helpers import IDENTITY, make_identity
 from socker import userdb
 from socker.errors import SockerError
 from socker.policy import Mount
@@ -65,6 +65,7 @@ def test_render_gecos_cannot_add_fields_or_lines(gecos):
     assert len(lines) == 3 and lines[2].count(":") == 6
 
 
+@pytest.mark.root
 def test_write_creates_root_owned_files_and_returns_their_mounts(state_dir):
     privileges = FakePrivileges()
     mounts = userdb.write(IDENTITY, NAME, privileges)
@@ -81,6 +82,7 @@ def test_write_creates_root_owned_files_and_returns_their_mounts(state_dir):
         assert (directory / filename).read_text() == text
 
 
+@pytest.mark.root
 def test_write_refuses_an_existing_container_directory(state_dir):
     userdb.write(IDENTITY, NAME, FakePrivileges())
     with pytest.raises(SockerError, match="cannot write .*: File exists"):
@@ -102,6 +104,7 @@ def test_write_never_follows_or_reuses_a_file(tmp_path):
     assert victim.read_text() == "untouched"
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("spoil", [
     lambda d: (d.mkdir(), os.chmod(d, 0o777)),
     lambda d: (d.mkdir(), os.chmod(d, 0o775)),
@@ -116,6 +119,7 @@ def test_write_refuses_an_untrustworthy_state_directory(state_dir, spoil):
     assert not (state_dir.parent / NAME).exists()
 
 
+@pytest.mark.root
 def test_remove_takes_away_exactly_that_container(state_dir):
     userdb.write(IDENTITY, NAME, FakePrivileges())
     userdb.write(IDENTITY, "socker-1000-other", FakePrivileges())
