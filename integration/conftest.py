@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import cgroup_layout
 from helpers import ALICE, CONFIG, SOCKER, STATE_DIR, TEST_CONFIG, socker_containers, wait_until, write_config
 
 
@@ -61,3 +62,13 @@ def _empty(path):
             shutil.rmtree(child)
         else:
             child.unlink()
+
+
+@pytest.fixture(scope="session")
+def cgroups():
+    """The cgroup layout in force (v1 on the host, v2 in the integration/vm guest), which Slurm must use too."""
+    layout = cgroup_layout.in_force()
+    plugin = [line.split("=", 1)[1].strip() for line in Path("/etc/slurm/cgroup.conf").read_text().splitlines()
+              if line.startswith("CgroupPlugin=")]
+    assert plugin == [f"cgroup/v{layout.version}"], f"cgroup v{layout.version}, but Slurm's cgroup.conf says {plugin}"
+    return layout
