@@ -132,11 +132,14 @@ def sbatch(name, script, *options, output):
 
 
 def job_state(job_id):
-    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True).stdout
-    for field in out.split():
+    """The job's state: GONE once Slurm has forgotten it (MinJobAge), UNKNOWN while scontrol cannot say."""
+    result = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True)
+    if result.returncode != 0:  # a busy or restarting slurmctld is not a job that has ended
+        return "GONE" if "Invalid job id" in result.stderr else "UNKNOWN"
+    for field in result.stdout.split():
         if field.startswith("JobState="):
             return field.split("=", 1)[1]
-    return "GONE"
+    return "UNKNOWN"
 
 
 def wait_job(job_id, timeout=120):
