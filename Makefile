@@ -6,7 +6,7 @@ TEST_VENV := build/test-venv
 # wherever the checkout lies (/tmp, say, is everyone's).
 UNIT_TMP := /run/socker-unit-tests/pytest
 
-.PHONY: demo check check-v2 up build install rpm unit integration clean
+.PHONY: demo check check-v2 lint up build install rpm unit integration clean
 
 demo: install
 	@echo "== socker run as socker-alice, outside any job"
@@ -16,7 +16,15 @@ demo: install
 	cd /home/socker-alice && runuser -u socker-alice -- sbatch -W --mem=100M -c 1 -o socker-demo.out \
 	    $(CURDIR)/integration/demo-job >/dev/null && cat socker-demo.out && rm -f socker-demo.out
 
-check: install rpm unit integration
+check: lint install rpm unit integration
+
+# Every shell script of the repository (a first line "#!" naming sh or bash, or "# shellcheck
+# shell=", or a name ending in .sh), by Debian's shellcheck; sourced files are followed.
+lint:
+	command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck >/dev/null
+	find . \( -path ./.git -o -path ./build \) -prune -o -type f -print0 \
+	    | xargs -0 awk 'FNR == 1 { if (/^#!.*[\/ ](ba)?sh( |$$)/ || /^# shellcheck shell=/ || FILENAME ~ /\.sh$$/) print FILENAME; nextfile }' \
+	    | sort | xargs -d '\n' shellcheck -x
 
 up:
 	integration/up
@@ -41,7 +49,7 @@ $(TEST_VENV)/ready: packaging/requirements.txt tests/requirements.txt
 	touch $@
 
 unit: $(TEST_VENV)/ready
-	$(TEST_VENV)/bin/python -m pytest -q tests --basetemp=$(UNIT_TMP)
+	$(TEST_VENV)/bin/python -m pytest -q -rs tests --basetemp=$(UNIT_TMP)
 
 integration: $(TEST_VENV)/ready
 	$(TEST_VENV)/bin/python -m pytest -q integration --ignore=integration/vm --basetemp=build/pytest-integration

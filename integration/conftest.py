@@ -1,127 +1,18 @@
-"""Fixtures for the integration tests: the installed setuid socker, run as the test users.
+"""Fixtures of the integration tests (what the tests call lives in helpers.py).
 
-Run as root (they install configs and inspect the engine) after integration/up
-and packaging/install. Every socker invocation runs as socker-alice or
-socker-bob through setpriv, with a clean environment unless a test says
-otherwise. After each test no container socker started may remain.
+The session installs the test configuration and puts the site's back afterwards; after each
+test no container and no state socker made may remain.
 """
 
-import json
 import os
-import pwd
 import shutil
 import subprocess
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-SOCKER = "/usr/local/bin/socker"
-CONFIG = Path("/etc/socker/socker.yaml")
-IMAGE = "socker-test/busybox:latest"
-ROOTUSER_IMAGE = "socker-test/rootuser:latest"
-ENTRYPOINT_IMAGE = "socker-test/entrypoint:latest"
-FORBIDDEN_IMAGE = "socker-test/forbidden:latest"
-ABSENT_IMAGE = "socker-test/absent:latest"
-ALICE, BOB = "socker-alice", "socker-bob"
-STATE_DIR = Path("/run/socker")
-AUTH_LOG = Path("/var/log/auth.log")
-
-TEST_CONFIG = f"""\
-images:
-  - {IMAGE}
-  - {ROOTUSER_IMAGE}
-  - {ENTRYPOINT_IMAGE}
-  - {ABSENT_IMAGE}
-volumes:
-  - /scratch
-network: none
-audit:
-  facility: authpriv
-"""
-USER_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-def user(name):
-    return pwd.getpwnam(name)
-
-
-def _as_user(name, args, cwd, env):
-    """argv, cwd and environment to run `args` as `name`: setpriv execs, so the pid is the command's."""
-    entry = user(name)
-    environment = {"PATH": USER_PATH, "HOME": entry.pw_dir, "USER": name, "LANG": "C.UTF-8"}
-    environment.update(env or {})
-    argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups", "--", *args]
-    return argv, cwd or entry.pw_dir, environment
-
-
-def run_as(name, args, *, cwd=None, env=None, timeout=60, **kwargs):
-    """Run `args` as user `name` with a clean environment; returns CompletedProcess (bytes)."""
-    argv, cwd, environment = _as_user(name, args, cwd, env)
-    return subprocess.run(argv, cwd=cwd, env=environment, timeout=timeout, capture_output=True, **kwargs)
-
-
-def socker(name, *args, **kwargs):
-    return run_as(name, [SOCKER, *args], **kwargs)
-
-
-def popen_socker(name, *args, cwd=None, env=None, **kwargs):
-    """Start socker as `name`; the Popen's pid is socker's own."""
-    argv, cwd, environment = _as_user(name, [SOCKER, *args], cwd, env)
-    return subprocess.Popen(argv, cwd=cwd, env=environment, **kwargs)
-
-
-def refused(result, *phrases):
-    """socker said no: status 125, one line on stderr naming the problem, nothing on stdout, no container."""
-    assert result.returncode == 125, (result.returncode, result.stdout, result.stderr)
-    message = result.stderr.decode()
-    assert message.startswith("socker: ") and message.count("\n") == 1, message
-    for phrase in phrases:
-        assert phrase in message, message
-    assert result.stdout == b""
-    assert not socker_containers()
-    return message
-
-
-def docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
-
-
-def socker_containers():
-    """IDs of every container socker created, running or not."""
-    return docker("ps", "-aq", "--filter", "label=socker").split()
-
-
-def wait_until(predicate, timeout, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-def write_config(text, mode=0o644):
-    CONFIG.parent.mkdir(mode=0o755, exist_ok=True)
-    CONFIG.write_text(text)
-    os.chown(CONFIG, 0, 0)
-    os.chmod(CONFIG, mode)
-
-
-def auth_log_lines(marker):
-    return [line for line in AUTH_LOG.read_text(errors="replace").splitlines()
-            if "socker[" in line and marker in line]
-
-
-def wait_for_audit(marker, timeout=10):
-    """The audit records whose command contains `marker` (rsyslog writes asynchronously)."""
-    wait_until(lambda: auth_log_lines(marker), timeout)
-    return auth_log_lines(marker)
-
-
-def unique():
-    return uuid.uuid4().hex[:12]
+import cgroup_layout
+from helpers import ALICE, CONFIG, SOCKER, STATE_DIR, TEST_CONFIG, socker_containers, wait_until, write_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -173,38 +64,11 @@ def _empty(path):
             child.unlink()
 
 
-def image_config(image):
-    return json.loads(docker("image", "inspect", image))[0]
-
-
-# ------------------------------------------------------------------ Slurm
-
-FINISHED_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED"}
-
-
-def sbatch(name, script, *options, output):
-    """Submit `script` (a shell command line) as user `name`; returns the job id."""
-    result = run_as(name, ["sbatch", "--parsable", "-o", str(output), *options, "--wrap", script])
-    assert result.returncode == 0, result.stderr
-    return result.stdout.decode().strip().split(";")[0]
-
-
-def job_state(job_id):
-    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True).stdout
-    for field in out.split():
-        if field.startswith("JobState="):
-            return field.split("=", 1)[1]
-    return "GONE"
-
-
-def wait_job(job_id, timeout=120):
-    assert wait_until(lambda: job_state(job_id) in FINISHED_STATES | {"GONE"}, timeout, interval=0.5), \
-        f"job {job_id} still {job_state(job_id)}"
-
-
-def job_containers(job_id):
-    return docker("ps", "-aq", "--filter", "label=socker", "--filter", f"label=socker.job={job_id}").split()
-
-
-def job_cgroup_dirs(job_id):
-    return [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/slurm*/uid_*/job_{job_id}")]
+@pytest.fixture(scope="session")
+def cgroups():
+    """The cgroup layout in force (v1 on the host, v2 in the integration/vm guest), which Slurm must use too."""
+    layout = cgroup_layout.in_force()
+    plugin = [line.split("=", 1)[1].strip() for line in Path("/etc/slurm/cgroup.conf").read_text().splitlines()
+              if line.startswith("CgroupPlugin=")]
+    assert plugin == [f"cgroup/v{layout.version}"], f"cgroup v{layout.version}, but Slurm's cgroup.conf says {plugin}"
+    return layout

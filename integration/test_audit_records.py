@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import (ALICE, FORBIDDEN_IMAGE, IMAGE, docker, popen_socker, socker, socker_containers, unique,
+from helpers import (ALICE, FORBIDDEN_IMAGE, IMAGE, docker, popen_socker, socker, socker_containers, unique,
                       wait_for_audit, wait_until)
 
 MAX_RECORD = 4096  # socker.audit.MAX_RECORD

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import ALICE, IMAGE, SOCKER, TEST_CONFIG, refused, run_as, socker, user
+from helpers import ALICE, IMAGE, SOCKER, TEST_CONFIG, refused, run_as, socker, user
 
 
 @pytest.fixture

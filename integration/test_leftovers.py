@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, IMAGE, SOCKER, STATE_DIR, popen_socker, refused, run_as, socker, socker_containers, \
+from helpers import ALICE, IMAGE, SOCKER, STATE_DIR, popen_socker, refused, run_as, socker, socker_containers, \
     user, wait_until
 
 MAX_VOLUMES = 64  # README, "socker run": the documented cap on -v

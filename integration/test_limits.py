@@ -8,7 +8,7 @@ cgroup (the JVM, Go, .NET) must read there what binds them.
 import os
 from pathlib import Path
 
-from conftest import ALICE, IMAGE, SOCKER, run_as, sbatch, wait_job, user, unique
+from helpers import ALICE, IMAGE, SOCKER, run_as, sbatch, wait_job, user, unique
 
 # The caller's limits before socker, as the reproduction set them.
 LIMITS = "ulimit -u 300 -f 100 -t 30 -n 64 -v 4000000"

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import ALICE, IMAGE, SOCKER, TEST_CONFIG, docker, run_as, sbatch, user, wait_job
+from helpers import ALICE, IMAGE, SOCKER, TEST_CONFIG, docker, run_as, sbatch, user, wait_job
 
 MPI_IMAGE = "socker-test/mpi:latest"
 ALLREDUCE = "/opt/socker-test/allreduce"

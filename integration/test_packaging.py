@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALICE, IMAGE, SOCKER, popen_socker, socker, wait_until
+from helpers import ALICE, IMAGE, SOCKER, popen_socker, socker, wait_until
 
 RPMS = glob.glob("build/rpm/RPMS/*/socker-*.rpm")
 BUILT = Path("build/dist/socker")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ABSENT_IMAGE, ALICE, CONFIG, FORBIDDEN_IMAGE, IMAGE, TEST_CONFIG, refused, socker, user
+from helpers import ABSENT_IMAGE, ALICE, CONFIG, FORBIDDEN_IMAGE, IMAGE, TEST_CONFIG, refused, socker, user
 
 
 @pytest.mark.parametrize("args", [

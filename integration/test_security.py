@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ALICE, BOB, FORBIDDEN_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, docker, popen_socker, refused,
-                      run_as, socker, unique, user, wait_for_audit)
+from helpers import (ALICE, BOB, FORBIDDEN_IMAGE, IMAGE, ROOTUSER_IMAGE, SOCKER, docker, popen_socker, refused,
+                     run_as, socker, unique, user, wait_for_audit)
 
 
 # ------------------------------------------------------------------ smuggled engine options
@@ -86,6 +86,8 @@ def test_container_is_created_from_the_image_id_that_was_checked():
 
 
 # ------------------------------------------------------------------ bind mounts
+
+RACE_RUNS = 25
 
 def as_alice(path):
     os.lchown(path, user(ALICE).pw_uid, user(ALICE).pw_gid)
@@ -192,22 +194,39 @@ def test_a_current_directory_the_caller_cannot_write_is_mounted_read_only():
 
 
 def test_symlink_swapped_between_check_and_use_exposes_nothing(alice_scratch):
-    """A racing swapper replaces the checked directory by a symlink to /root over and over."""
+    """A racing swapper replaces the checked directory by a symlink to /root over and over.
+
+    The directory stays for up to 0.9 s at a time, the symlink for up to 0.09 s: some runs
+    find the directory throughout and mount it, others see the symlink, others a swap between
+    socker's check and the engine's mount.
+    """
     secret = Path("/root/socker-race-secret")
     secret.write_text("secret\n")
     secret.chmod(0o644)  # readable, but /root itself is not traversable for alice
+    swap = ("while :; do rm -f d; mkdir d; sleep 0.$((RANDOM % 10)); rmdir d; ln -s /root d; "
+            "sleep 0.0$((RANDOM % 10)); done")
     swapper = subprocess.Popen(
         ["setpriv", f"--reuid={user(ALICE).pw_uid}", f"--regid={user(ALICE).pw_gid}", "--init-groups",
-         "sh", "-c", f"cd {alice_scratch}; while :; do rm -rf d; mkdir d; rm -rf d; ln -s /root d; done"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "bash", "-c", swap], cwd=alice_scratch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mounted = 0
     try:
-        for _ in range(25):
-            result = socker(ALICE, "run", "-v", f"{alice_scratch}/d:/data", IMAGE, "cat", "/data/socker-race-secret")
+        for _ in range(RACE_RUNS):
+            # The owner of what /data is: alice's directory d, or /root (root's).
+            result = socker(ALICE, "run", "-v", f"{alice_scratch}/d:/data", IMAGE,
+                            "sh", "-c", "stat -c %u /data && cat /data/socker-race-secret")
             assert b"secret" not in result.stdout
+            if result.returncode == 125:  # refused, or the mount failed: d was swapped
+                assert result.stderr.startswith(b"socker: ") and result.stdout == b"", result
+            else:  # the container ran: on alice's directory, in which there is no secret
+                assert result.stdout.decode().split() == [str(user(ALICE).pw_uid)], result
+                assert result.returncode == 1 and b"socker-race-secret" in result.stderr, result
+                mounted += 1
     finally:
         swapper.kill()
         swapper.wait()
         secret.unlink()
+    # Were every run refused, the race would not have been run at all.
+    assert mounted >= 1, f"none of {RACE_RUNS} runs mounted the directory"
 
 
 # ------------------------------------------------------------------ identity
@@ -226,8 +245,10 @@ def test_bob_cannot_read_alices_files_through_socker():
     try:
         result = socker(BOB, "run", "-v", f"{secret}:/data", IMAGE, "cat", "/data")
         refused(result)
+        # Nothing of alice's home is mounted for bob: the file is not there.
         result = socker(BOB, "run", IMAGE, "cat", str(secret))
-        assert b"alice only" not in result.stdout
+        assert (result.returncode, result.stdout) == (1, b""), result
+        assert result.stderr == f"cat: can't open '{secret}': No such file or directory\n".encode()
     finally:
         secret.unlink()
 
@@ -417,10 +438,10 @@ def test_config_check_of_a_users_own_file_reads_as_the_user(alice_scratch):
 
 
 def test_a_copy_of_the_binary_is_not_setuid_and_does_not_run_the_engine(public_dir):
+    # The whole distribution, which anyone may read: the binary alone cannot even start.
     copy = public_dir / "socker"
-    shutil.copy(os.path.realpath(SOCKER), copy)
-    copy.chmod(0o755)
-    marker = unique()
-    result = run_as(ALICE, [str(copy), "run", IMAGE, "echo", marker])
-    assert result.returncode != 0
-    assert marker.encode() not in result.stdout
+    shutil.copytree(Path(os.path.realpath(SOCKER)).parent, copy, copy_function=shutil.copyfile)
+    (copy / "socker").chmod(0o755)
+    result = run_as(ALICE, [str(copy / "socker"), "run", IMAGE, "true"])
+    # It runs as alice, and alice may not use the engine's socket.
+    refused(result, "cannot talk to the Docker engine at /var/run/docker.sock", "Permission denied")

@@ -1,38 +1,62 @@
-"""Confinement inside Slurm jobs: memory, CPUs, accounting, no escape window, ending, identity."""
+"""Confinement inside Slurm jobs: memory, CPUs, accounting, no escape window, ending, identity.
 
+One suite for both cgroup layouts: on the host (cgroup v1, `make integration`) and in the
+integration/vm guest (cgroup v2, `make check-v2`). The `cgroups` fixture says which layout is in
+force and where its pieces lie (cgroup_layout.py); every test runs on both.
+"""
+
+import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from conftest import (ALICE, BOB, IMAGE, SOCKER, job_cgroup_dirs, job_containers, job_state, sbatch, socker, user,
-                      wait_job, wait_until)
+from helpers import (ALICE, BOB, IMAGE, SOCKER, docker, job_containers, job_state, popen_socker, sbatch, socker,
+                     user, wait_job, wait_until)
 
 HOG = "dd if=/dev/zero of=/dev/null bs=300M count=1"  # touches a 300 MB buffer
+DEFAULT_MEMORY_LIMIT = 2 << 30  # socker's limit outside jobs, in the test config (etc/socker.yaml's default)
 
 
 @pytest.fixture
 def output(alice_scratch):
-    path = alice_scratch / "job.out"
-    yield path
+    return alice_scratch / "job.out"
 
 
-def run_job(name, script, output, *options, timeout=120):
+def run_job(name, script, output, *options, timeout=180):
     job = sbatch(name, script, *options, output=output)
     wait_job(job, timeout)
     return job, output.read_text()
 
 
+def running_containers(job, count, timeout=90):
+    """The IDs of the job's `count` containers, once they all run."""
+    def running():
+        ids = job_containers(job)
+        states = [json.loads(docker("inspect", i))[0]["State"] for i in ids]
+        return len(ids) == count and all(s["Running"] and s["Pid"] for s in states)
+    assert wait_until(running, timeout=timeout, interval=0.5), \
+        f"job {job} ({job_state(job)}): {len(job_containers(job))} container(s) running, expected {count}"
+    return job_containers(job)
+
+
+def cancel(job):
+    subprocess.run(["scancel", job], check=True)
+    wait_job(job, 90)
+    assert wait_until(lambda: not job_containers(job), timeout=30)
+
+
 def test_memory_limit_kills_the_container_and_says_so(output):
     _, text = run_job(ALICE, f"{SOCKER} run {IMAGE} {HOG}; echo status=$?", output, "--mem=100M", "-c", "1")
-    assert "status=137" in text
-    assert "socker: the container was killed: the job's memory limit was reached" in text
+    assert "status=137" in text, text
+    assert "socker: the container was killed: the job's memory limit was reached" in text, text
 
 
 def test_a_process_forked_at_once_is_bounded_too(output):
     script = f"{SOCKER} run {IMAGE} sh -c '{HOG} & wait $!; echo hog=$?'; echo status=$?"
     _, text = run_job(ALICE, script, output, "--mem=100M", "-c", "1")
-    assert "hog=137" in text
+    assert "hog=137" in text, text
     assert "hog=0" not in text
 
 
@@ -41,94 +65,129 @@ def test_cpus_are_the_jobs(output):
               f"{SOCKER} run {IMAGE} sh -c 'nproc; grep Cpus_allowed_list /proc/self/status'")
     _, text = run_job(ALICE, script, output, "--mem=100M", "-c", "1")
     host_cpus, container_nproc, container_cpus = text.splitlines()[:3]
-    assert container_nproc == "1"
-    assert container_cpus == host_cpus
+    assert container_nproc == "1", text
+    assert container_cpus == host_cpus, text
 
 
-def test_container_lands_in_the_task_cgroup(output):
-    _, text = run_job(ALICE, f"{SOCKER} run {IMAGE} cat /proc/self/cgroup", output, "--mem=100M")
-    memory = next(line for line in text.splitlines() if ":memory:" in line)
-    uid = user(ALICE).pw_uid
-    assert re.search(rf":memory:/slurm_[^/]+/uid_{uid}/job_\d+/step_batch/task_0/[0-9a-f]{{64}}$", memory)
+def test_container_lands_inside_the_job_under_its_limits(cgroups, output):
+    job = sbatch(ALICE, f"{SOCKER} run {IMAGE} sleep 600", "--mem=100M", "-c", "1", output=output)
+    try:
+        container, = running_containers(job, 1)
+        path = cgroups.container_cgroup(container)
+        assert re.fullmatch(cgroups.container_pattern(job, "batch", 0), path), path
+        assert cgroups.memory_limit(path) == 100 << 20
+        assert cgroups.cpus(path) == cgroups.cpus(path.split("/step_batch/")[0])
+    finally:
+        cancel(job)
 
 
-def test_cpu_time_is_accounted_to_the_step(output):
-    script = (f"srun -n1 {SOCKER} run {IMAGE} timeout 25 sh -c 'while :; do :; done' & "
-              "sleep 15; sstat -n -P -j $SLURM_JOB_ID.0 -o TRESUsageInTot; wait")
-    _, text = run_job(ALICE, script, output, "--mem=100M", "-c", "1")
-    cpu = re.search(r"cpu=(\d+):(\d+):(\d+)", text)
-    assert cpu, text
-    hours, minutes, seconds = map(int, cpu.groups())
-    assert hours * 3600 + minutes * 60 + seconds >= 5
+def test_cpu_time_is_accounted_to_the_step(cgroups, output):
+    job = sbatch(ALICE, f"srun -n1 {SOCKER} run {IMAGE} timeout 30 sh -c 'while :; do :; done'",
+                 "--mem=100M", "-c", "1", output=output)
+    try:
+        running_containers(job, 1)
+        assert wait_until(lambda: cgroups.step_cpu_seconds(job, 0) >= 5, timeout=60, interval=1), \
+            cgroups.step_cpu_seconds(job, 0)
+    finally:
+        cancel(job)
 
 
-def test_scancel_removes_the_container(output):
+def test_scancel_removes_the_container(cgroups, output):
     job = sbatch(ALICE, f"{SOCKER} run {IMAGE} sleep 600", "--mem=100M", output=output)
-    assert wait_until(lambda: job_containers(job), timeout=60)
+    assert wait_until(lambda: job_containers(job), timeout=90)
     subprocess.run(["scancel", job], check=True)
-    assert wait_until(lambda: not job_containers(job), timeout=20)  # KillWait (10 s) + 10 s
-    wait_job(job, 30)
-    assert wait_until(lambda: not job_cgroup_dirs(job), timeout=20), job_cgroup_dirs(job)
+    assert wait_until(lambda: not job_containers(job), timeout=30)  # KillWait (10 s) + slack
+    wait_job(job, 60)
+    assert wait_until(lambda: not cgroups.job_cgroup_dirs(job), timeout=30), _tree(cgroups.job_cgroup_dirs(job))
     assert not _user_processes(ALICE, "sleep")
 
 
-def test_sigkill_of_the_whole_step_is_cleaned_by_the_epilog(output):
+def test_sigkill_of_the_whole_step_is_cleaned_by_the_epilog(cgroups, output):
     job = sbatch(ALICE, f"{SOCKER} run {IMAGE} sleep 600", "--mem=100M", output=output)
-    assert wait_until(lambda: job_containers(job), timeout=60)
+    assert wait_until(lambda: job_containers(job), timeout=90)
     # SIGKILL to every process of the batch step: socker and its guardian die at once.
     subprocess.run(["scancel", "--signal=KILL", "--batch", job], check=True)
-    wait_job(job, 60)
-    assert wait_until(lambda: not job_containers(job), timeout=20)
-    assert wait_until(lambda: not job_cgroup_dirs(job), timeout=20), job_cgroup_dirs(job)
+    wait_job(job, 90)
+    assert wait_until(lambda: not job_containers(job), timeout=30)
+    assert wait_until(lambda: not cgroups.job_cgroup_dirs(job), timeout=30), _tree(cgroups.job_cgroup_dirs(job))
 
 
-def test_time_limit_removes_the_container(output):
+def test_time_limit_removes_the_container(cgroups, output):
     job = sbatch(ALICE, f"{SOCKER} run {IMAGE} sleep 600", "--mem=100M", "--time=1", output=output)
-    assert wait_until(lambda: job_containers(job), timeout=60)
-    wait_job(job, 150)
+    assert wait_until(lambda: job_containers(job), timeout=90)
+    wait_job(job, 180)
     assert job_state(job) in ("TIMEOUT", "GONE")
-    assert wait_until(lambda: not job_containers(job), timeout=20)
-    assert wait_until(lambda: not job_cgroup_dirs(job), timeout=20)
+    assert wait_until(lambda: not job_containers(job), timeout=30)
+    assert wait_until(lambda: not cgroups.job_cgroup_dirs(job), timeout=30), _tree(cgroups.job_cgroup_dirs(job))
 
 
-def test_end_of_job_script_removes_a_background_container(output):
-    job, _ = run_job(ALICE, f"{SOCKER} run {IMAGE} sleep 600 & sleep 5; echo done", output, "--mem=100M")
-    assert wait_until(lambda: not job_containers(job), timeout=20)
-    assert wait_until(lambda: not job_cgroup_dirs(job), timeout=20)
+def test_end_of_job_script_removes_a_background_container(cgroups, output):
+    job, _ = run_job(ALICE, f"{SOCKER} run {IMAGE} sleep 600 & sleep 10; echo done", output, "--mem=100M")
+    assert wait_until(lambda: not job_containers(job), timeout=30)
+    assert wait_until(lambda: not cgroups.job_cgroup_dirs(job), timeout=30), _tree(cgroups.job_cgroup_dirs(job))
 
 
-def test_slurm_job_id_of_another_users_job_changes_nothing(output):
-    bob_out = f"/scratch/{BOB}/job.out"
-    bob_job = sbatch(BOB, "sleep 300", "--mem=50M", output=bob_out)
+def test_slurm_job_id_of_another_users_job_changes_nothing(cgroups, output):
+    bob_job = sbatch(BOB, "sleep 300", "--mem=50M", output=f"/scratch/{BOB}/job.out")
     try:
-        assert wait_until(lambda: job_state(bob_job) == "RUNNING", timeout=60)
+        assert wait_until(lambda: job_state(bob_job) == "RUNNING", timeout=90)
         spoof = {"SLURM_JOB_ID": bob_job, "SLURM_JOBID": bob_job, "SLURM_STEP_ID": "0"}
-        outside = socker(ALICE, "run", IMAGE, "cat", "/proc/self/cgroup", env=spoof)
-        assert outside.returncode == 0, outside.stderr
-        assert f"job_{bob_job}" not in outside.stdout.decode()
-        _, inside = run_job(ALICE, f"SLURM_JOB_ID={bob_job} {SOCKER} run {IMAGE} cat /proc/self/cgroup",
-                            output, "--mem=100M")
-        assert f"job_{bob_job}/" not in inside
-        assert re.search(rf"uid_{user(ALICE).pw_uid}/job_\d+/", inside)
+        # Outside any job: the engine's default place and socker's default limits.
+        proc = popen_socker(ALICE, "run", IMAGE, "sleep", "600", env=spoof,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            label = f"label=socker.uid={user(ALICE).pw_uid}"
+            assert wait_until(lambda: docker("ps", "-q", "--filter", label).split(), timeout=60)
+            outside, = [cgroups.container_cgroup(c) for c in docker("ps", "-q", "--filter", label).split()]
+            assert "slurm" not in outside and f"job_{bob_job}" not in outside, outside
+            assert cgroups.memory_limit(outside) == DEFAULT_MEMORY_LIMIT
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        # Inside alice's own job: alice's job, not bob's.
+        job = sbatch(ALICE, f"SLURM_JOB_ID={bob_job} {SOCKER} run {IMAGE} sleep 600", "--mem=100M",
+                     output=output)
+        try:
+            container, = running_containers(job, 1)
+            inside = cgroups.container_cgroup(container)
+            assert re.fullmatch(cgroups.container_pattern(job, "batch", 0), inside), inside
+        finally:
+            cancel(job)
     finally:
         subprocess.run(["scancel", bob_job], check=True)
         wait_job(bob_job, 60)
 
 
-def test_outside_a_job_the_default_limits_apply():
-    result = socker(ALICE, "run", IMAGE, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
-    assert result.stdout.decode().strip() == str(2 << 30)
+def test_outside_a_job_the_default_limits_apply(cgroups):
+    # The container's own cgroup is what it sees at its /sys/fs/cgroup.
+    result = socker(ALICE, "run", IMAGE, "cat", cgroups.memory_limit_in_container)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == str(DEFAULT_MEMORY_LIMIT)
 
 
-def test_each_task_of_srun_has_its_own_cgroup(output):
-    script = (f"srun -n 4 -O {SOCKER} run -e SLURM_PROCID {IMAGE} "
-              "sh -c 'echo $SLURM_PROCID $(grep :memory: /proc/self/cgroup)'")
-    _, text = run_job(ALICE, script, output, "-n", "4", "-O", "--mem=200M")
-    lines = sorted(line for line in text.splitlines() if ":memory:" in line)
-    assert len(lines) == 4, text
-    for line in lines:
-        procid, path = line.split(" ", 1)
-        assert re.search(rf"/step_0/task_{procid}/[0-9a-f]{{64}}$", path), line
+def test_each_task_of_srun_has_its_own_container_inside_the_step(cgroups, output):
+    script = f"srun -n 4 -O {SOCKER} run -e SLURM_PROCID {IMAGE} sleep 600"
+    job = sbatch(ALICE, script, "-n", "4", "-O", "--mem=200M", output=output)
+    try:
+        containers = running_containers(job, 4, timeout=150)
+        paths = [cgroups.container_cgroup(c) for c in containers]
+        assert len(set(paths)) == 4, paths
+        for container, path in zip(containers, paths):
+            rank = _environment(container)["SLURM_PROCID"]
+            assert re.fullmatch(cgroups.container_pattern(job, 0, rank), path), (rank, path)
+            assert cgroups.memory_limit(path) == 200 << 20
+        assert cgroups.task_cgroups(job, 0) == ["task_0", "task_1", "task_2", "task_3"]
+    finally:
+        cancel(job)
+    assert wait_until(lambda: not cgroups.job_cgroup_dirs(job), timeout=30), _tree(cgroups.job_cgroup_dirs(job))
+
+
+def _environment(container):
+    return dict(entry.split("=", 1) for entry in json.loads(docker("inspect", container))[0]["Config"]["Env"])
+
+
+def _tree(dirs):
+    return [str(p) for d in dirs for p in Path(d).rglob("*") if p.is_dir()] or dirs
 
 
 def _user_processes(name, command):

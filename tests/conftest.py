@@ -1,24 +1,25 @@
-"""Shared fakes for the unit tests: one caller, one configuration, one host filesystem.
+"""Configuration of the unit tests (what the tests share lives in helpers.py).
 
-No Docker engine, no Slurm and no real users are needed: policy decisions are
-taken against `fake_realpath`, a small in-memory model of the host.
+Tests marked `root` make files owned by root or by others and check socker's trust in
+them: they run only as root (as CI and `make unit` on the test machine do). Run as
+another user they are skipped, each with the reason, and a warning ends the report.
 """
 
-import dataclasses
 import os
-import posixpath
 
 import pytest
 from hypothesis import settings
 
-from socker import cli, jobs, model, policy, privileges, securefile
-from socker.config import SiteMount, from_document
+from socker import securefile
 
 settings.register_profile("unit", deadline=None, max_examples=150)
 settings.load_profile("unit")
 
+NEEDS_ROOT = "needs root: it makes files owned by root or by other users (run the unit tests as root)"
+
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", f"root: {NEEDS_ROOT}")
     # --basetemp=/run/socker-unit-tests/pytest (make unit): pytest creates only the last component. It must sit
     # below root-owned 0755 directories for securefile.read_trusted to accept files there.
     if config.option.basetemp:
@@ -30,91 +31,13 @@ def pytest_configure(config):
                                     f"write (make unit uses one under /run): {problems[0]}")
 
 
-@dataclasses.dataclass(frozen=True)
-class FakeIdentity(privileges.Identity):
-    """An Identity whose group names come from `group_names`, not from the host's group database."""
-    group_names: tuple = ()  # of (gid, name)
-
-    def group_name(self, gid):
-        return dict(self.group_names).get(gid)
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("root") and os.geteuid() != 0:
+        pytest.skip(NEEDS_ROOT)
 
 
-IDENTITY = FakeIdentity(uid=1000, gid=1000, groups=(100, 2000), name="alice", home="/home/alice",
-                        gecos="Alice Liddell", group_names=((1000, "alice"), (100, "users"), (2000, "lab")))
-
-ALLOWED_IMAGES = ("socker-test/busybox:latest", "busybox:1.36")
-SITE_MOUNT = SiteMount(source="/cluster/software", target="/software", read_only=True)
-CONFIG = from_document({"images": list(ALLOWED_IMAGES), "volumes": ["/scratch"]})
-JOB = jobs.Job(scheduler="slurm", job_id="4242", step="0", unified=True,
-               cgroups={"": "/system.slice/slurmstepd.scope/job_4242/step_0/user/task_0"})
-
-CALLER_ENV = {"HOME": "/home/alice", "USER": "alice", "TERM": "xterm-256color", "LANG": "C.UTF-8",
-              "OMP_NUM_THREADS": "4", "LD_PRELOAD": "/home/alice/evil.so"}
-
-
-def make_identity(**changes):
-    return dataclasses.replace(IDENTITY, **changes)
-
-
-def make_config(**changes):
-    return dataclasses.replace(CONFIG, **changes)
-
-
-# --- the fake host -------------------------------------------------------------------------
-# Every path under one of EXISTING is there; names say what they are ("*.txt" a regular
-# file, "*fifo*" something else, "*missing*" absent). SYMLINKS redirect whole subtrees.
-EXISTING = ("/home", "/home/alice", "/home/bob", "/scratch", "/scratch2", "/scratchy", "/cluster/software",
-            "/export", "/etc", "/var", "/tmp", "/root")
-SYMLINKS = {
-    "/home/alice/link-etc": "/etc",
-    "/home/alice/link-scratch": "/scratch/alice",
-    "/scratch/alice/link-home": "/home/alice",
-    "/scratch/alice/link-bob": "/home/bob",
-    "/scratch/alice/link-scratch2": "/scratch2/alice",
-    "/scratch/alice/link-up": "/scratch/alice/..",  # resolves to /scratch: still allowed
-    "/scratch/alice/link-root": "/",
-}
-
-
-def fake_realpath(path):
-    """(real path, kind) of `path` on the fake host, or None if missing, as hostpaths.look reports it."""
-    if not path.startswith("/") or "\0" in path:
-        return None
-    real = "/" + posixpath.normpath(path).lstrip("/")
-    for _ in range(8):  # follow links in any component, as realpath does
-        for link, target in SYMLINKS.items():
-            if policy.is_within(real, link):
-                real = posixpath.normpath(posixpath.join(target, posixpath.relpath(real, link)))
-                break
-        else:
-            break
-    if "missing" in real or not (real == "/" or any(policy.is_within(real, root) for root in EXISTING)):
-        return None
-    name = posixpath.basename(real)
-    return real, "file" if name.endswith(".txt") else "other" if "fifo" in name else "dir"
-
-
-# The directories (and all below them) the caller may write on the fake host.
-WRITABLE = ("/home/alice", "/home/bob", "/scratch/alice", "/scratch/bob", "/tmp")
-
-
-def make_host(paths, cwd="/home/alice"):
-    realpaths = {p: fake_realpath(p) for p in paths}
-    directories = {r[0] for r in realpaths.values() if r and r[1] == "dir"} | ({cwd} if cwd else set())
-    return model.HostView(cwd=cwd, realpaths=realpaths,
-                           writable=frozenset(d for d in directories if any(policy.is_within(d, w) for w in WRITABLE)))
-
-
-def host_for(request, config=CONFIG, identity=IDENTITY, cwd="/home/alice"):
-    """The HostView `socker run` would see: the same paths commands.run asks hostpaths.look for."""
-    paths = [identity.home, *config.volume_prefixes, *(m.source for m in config.site_mounts),
-             *(v.source for v in request.volumes)]
-    return make_host(paths, cwd)
-
-
-def authorize_run(*run_args, config=CONFIG, identity=IDENTITY, cwd="/home/alice", caller_env=CALLER_ENV,
-                  job=None):
-    """Parse `socker run RUN_ARGS...` and return the policy's ContainerSpec for it."""
-    request = cli.parse(["run", *run_args]).action
-    host = host_for(request, config, identity, cwd)
-    return policy.authorize(request, config, identity, host, caller_env, job=job)
+def pytest_terminal_summary(terminalreporter):
+    skipped = [report for report in terminalreporter.stats.get("skipped", []) if NEEDS_ROOT in str(report.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"WARNING: {len(skipped)} tests that need root were skipped: "
+                                    f"socker's checks of file ownership went untested", yellow=True, bold=True)

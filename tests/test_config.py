@@ -177,6 +177,7 @@ def load_error(path):
     return message
 
 
+@pytest.mark.root
 def test_load_valid_file(conf_dir):
     c = config.load(str(write_config(conf_dir)))
     assert c.images == ("docker.io/socker-test/busybox:latest",)
@@ -184,6 +185,7 @@ def test_load_valid_file(conf_dir):
     assert c.volume_prefixes == ("/scratch",)
 
 
+@pytest.mark.root
 def test_the_shipped_example_configuration_is_valid(conf_dir):
     shipped = os.path.join(os.path.dirname(__file__), "..", "etc", "socker.yaml")
     with open(shipped) as f:
@@ -191,42 +193,50 @@ def test_the_shipped_example_configuration_is_valid(conf_dir):
     assert "docker.io/socker-test/busybox:latest" in c.images and c.network == "none"
 
 
+@pytest.mark.root
 def test_load_names_file_and_key(conf_dir):
     path = write_config(conf_dir, "images: [busybox]\nmounts:\n  - source: relative\n")
     message = load_error(path)
     assert message.startswith(f"{path}: mounts[0].source: must be a normalised absolute path")
 
 
+@pytest.mark.root
 def test_load_yaml_syntax_error_gives_the_line(conf_dir):
     path = write_config(conf_dir, "images:\n  - busybox\nnetwork: [none\n")
     assert load_error(path).startswith(f"{path}: not valid YAML at line ")
 
 
+@pytest.mark.root
 def test_load_refuses_python_object_tags(conf_dir):
     path = write_config(conf_dir, "images: !!python/object/apply:os.system ['touch /tmp/pwned']\n")
     assert "not valid YAML" in load_error(path)
 
 
+@pytest.mark.root
 def test_load_empty_file(conf_dir):
     assert "(top level): must be a mapping" in load_error(write_config(conf_dir, ""))
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("mode", [0o664, 0o646, 0o666, 0o620, 0o602])
 def test_load_refuses_file_writable_by_group_or_others(conf_dir, mode):
     path = write_config(conf_dir, mode=mode)
     assert load_error(path) == f"{path}: insecure: file is writable by group or others (mode {mode:04o})"
 
 
+@pytest.mark.root
 def test_read_only_and_private_files_are_fine(conf_dir):
     assert config.load(str(write_config(conf_dir, mode=0o400))).network == "none"
 
 
+@pytest.mark.root
 def test_load_refuses_file_not_owned_by_root(conf_dir):
     path = write_config(conf_dir)
     os.chown(path, 65534, 65534)
     assert load_error(path) == f"{path}: insecure: file is owned by uid 65534, not root"
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("mode", [0o775, 0o757, 0o777, 0o1777])
 def test_load_refuses_parent_writable_by_group_or_others(conf_dir, mode):
     path = write_config(conf_dir)
@@ -234,12 +244,14 @@ def test_load_refuses_parent_writable_by_group_or_others(conf_dir, mode):
     assert load_error(path).startswith(f"{conf_dir.parent}: insecure: directory is writable by group or others")
 
 
+@pytest.mark.root
 def test_load_refuses_parent_not_owned_by_root(conf_dir):
     path = write_config(conf_dir)
     os.chown(conf_dir, 1000, 0)
     assert load_error(path) == f"{conf_dir}: insecure: directory is owned by uid 1000, not root"
 
 
+@pytest.mark.root
 def test_load_refuses_symlinked_file(conf_dir):
     real = write_config(conf_dir)
     link = conf_dir / "link.yaml"
@@ -247,6 +259,7 @@ def test_load_refuses_symlinked_file(conf_dir):
     assert load_error(link).startswith(f"{link}: cannot open safely")
 
 
+@pytest.mark.root
 def test_load_refuses_symlinked_directory(conf_dir):
     path = write_config(conf_dir)
     link = conf_dir.parent / "socker-link"
@@ -254,32 +267,38 @@ def test_load_refuses_symlinked_directory(conf_dir):
     assert load_error(link / path.name).startswith(f"{link}: cannot open safely")
 
 
+@pytest.mark.root
 def test_load_refuses_a_directory(conf_dir):
     (conf_dir / "socker.yaml").mkdir()
     assert load_error(conf_dir / "socker.yaml").endswith("not a regular file")
 
 
+@pytest.mark.root
 def test_load_refuses_a_fifo_without_blocking(conf_dir):
     os.mkfifo(conf_dir / "socker.yaml", 0o644)
     assert load_error(conf_dir / "socker.yaml").endswith("not a regular file")
 
 
+@pytest.mark.root
 def test_load_refuses_a_file_as_a_directory(conf_dir):
     path = write_config(conf_dir)
     assert "cannot open safely" in load_error(path / "socker.yaml")
 
 
+@pytest.mark.root
 def test_load_refuses_a_file_over_one_mebibyte(conf_dir):
     path = write_config(conf_dir, "images: [busybox]\n" + "#" * (1 << 20))
     assert load_error(path) == f"{path}: larger than {1 << 20} bytes"
 
 
+@pytest.mark.root
 def test_a_file_of_exactly_one_mebibyte_is_read(conf_dir):
     head = "images: [busybox]\n"
     path = write_config(conf_dir, head + "#" * ((1 << 20) - len(head)))
     assert config.load(str(path)).images == ("docker.io/library/busybox:latest",)
 
 
+@pytest.mark.root
 def test_load_missing_file(conf_dir):
     assert load_error(conf_dir / "absent.yaml") == f"{conf_dir / 'absent.yaml'}: not found"
 

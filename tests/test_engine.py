@@ -14,7 +14,7 @@ import pytest
 import requests
 from hypothesis import given, settings, strategies as st
 
-from conftest import JOB, authorize_run, make_config, make_identity
+from helpers import JOB, authorize_run, make_config, make_identity
 from fake_engine_api import FakeEngineAPI, FakePrivileges, client
 from socker import engine as engine_module, model
 from socker.engine import Engine

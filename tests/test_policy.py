@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import CONFIG, JOB, SITE_MOUNT, authorize_run, make_config, make_identity
+from helpers import CONFIG, JOB, SITE_MOUNT, authorize_run, make_config, make_identity
 from socker.config import SiteMount
 from socker import policy
 from socker.errors import HostPathError, PolicyError, UsageError

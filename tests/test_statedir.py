@@ -10,6 +10,7 @@ from socker import statedir
 from socker.errors import SockerError
 
 NAME = "socker-1000-0123456789ab"
+pytestmark = pytest.mark.root  # root-owned directories, chown
 
 
 @pytest.fixture

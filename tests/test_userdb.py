@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import IDENTITY, make_identity
+from helpers import IDENTITY, make_identity
 from socker import statedir, userdb
 from socker.errors import SockerError
 from socker.model import Mount
@@ -72,6 +72,7 @@ def test_render_gecos_cannot_add_fields_or_lines(gecos):
     assert len(lines) == 3 and lines[2].count(":") == 6
 
 
+@pytest.mark.root
 def test_write_creates_root_owned_files_and_returns_their_mounts(state_dir):
     privileges = FakePrivileges()
     mounts = write(IDENTITY, NAME, privileges)
@@ -85,6 +86,7 @@ def test_write_creates_root_owned_files_and_returns_their_mounts(state_dir):
         assert (directory / filename).read_text() == text
 
 
+@pytest.mark.root
 def test_write_refuses_to_write_a_second_time(state_dir):
     write(IDENTITY, NAME, FakePrivileges())
     with pytest.raises(SockerError, match="cannot write .*: File exists"):
