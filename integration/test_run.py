@@ -160,8 +160,6 @@ def test_tty_gives_the_container_a_terminal_of_the_callers_size_that_follows_a_r
         assert terminal.exit_status() == 0, terminal.lines()
 
 
-@pytest.mark.xfail(strict=True, reason="socker gives the engine the terminal's size only once the container has "
-                                       "started (runner._Session.run): a first command that wins the race sees 0 0")
 def test_tty_the_containers_first_command_sees_the_callers_terminal_size():
     # Each start, not most: the size must be set before the container's first instruction.
     sizes = []

@@ -76,12 +76,14 @@ class Engine:
         except NotFound:
             return None
 
-    def create(self, spec, image, name, extra_mounts, cgroup_parent, chdir):
+    def create(self, spec, image, name, extra_mounts, cgroup_parent, chdir, terminal_size=None):
         """Create (not start) the container described by `spec` from the exact `image` (as inspected);
         returns its ID.
 
-        The container starts in / with `chdir`, a program in the container, which enters
-        spec.workdir as the caller and runs the image's entrypoint and the command.
+        The container starts in / with `chdir`, a program in the container, which sets the
+        terminal's (rows, columns) `terminal_size` if given, enters spec.workdir as the caller
+        and runs the image's entrypoint and the command: its first command sees the caller's
+        terminal, which a resize request after the start would reach too late.
         """
         config = image.get("Config") or {}
         mounts = [_bind(m.source, m.target, m.read_only) for m in (*spec.mounts, *extra_mounts)]
@@ -116,7 +118,8 @@ class Engine:
             image=image["Id"],
             # The image's entrypoint, after the helper; naming an entrypoint drops the image's
             # CMD, so it is given again when the caller names no command.
-            entrypoint=[chdir, spec.workdir, *(config.get("Entrypoint") or [])],
+            entrypoint=[chdir, *(("--size", *map(str, terminal_size)) if terminal_size else ()), spec.workdir,
+                        *(config.get("Entrypoint") or [])],
             command=list(spec.command) or config.get("Cmd") or [],
             user=f"{spec.uid}:{spec.gid}",
             environment=list(spec.env),

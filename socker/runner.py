@@ -16,7 +16,7 @@ from . import hostpaths, statedir, userdb
 from .errors import EngineError
 from .guardian import Guardian
 from .model import Mount
-from .session import Session, Signals
+from .session import Session, Signals, terminal_size
 
 CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
 
@@ -81,7 +81,7 @@ def _create(launch, engine, identity, privileges):
     helper = chdir_helper()
     spec = dataclasses.replace(launch.spec, mounts=mounts)
     return engine.create(spec, launch.image, launch.name, (*identity_files, helper), launch.placement.parent,
-                         helper.target)
+                         helper.target, terminal_size() if spec.tty else None)
 
 
 def chdir_helper():

@@ -149,12 +149,11 @@ class Session:
             pass  # it has already stopped
 
     def _resize(self):
-        try:
-            width, height = os.get_terminal_size(1 if os.isatty(1) else 0)
-        except OSError:
+        size = terminal_size()
+        if size is None:
             return
         try:
-            self.engine.resize(self.container_id, height, width)
+            self.engine.resize(self.container_id, *size)
         except EngineError:
             pass  # it has already stopped
 
@@ -164,6 +163,15 @@ class Session:
             self._forward(self.signals.take())
             if status is not None:
                 return status
+
+
+def terminal_size():
+    """(rows, columns) of the caller's terminal, or None if socker has none."""
+    try:
+        columns, rows = os.get_terminal_size(1 if os.isatty(1) else 0)
+    except OSError:
+        return None
+    return rows, columns
 
 
 def _poll(poller):

@@ -278,3 +278,11 @@ def test_every_request_that_is_accepted_reads_the_same_to_the_engine(parts):
         return
     body = create_body(spec)
     assert go_view(body) == body
+
+
+def test_a_terminal_gets_the_callers_size_before_the_first_instruction():
+    fake = FakeEngineAPI({("POST", "/containers/create"): (201, {"Id": "c0ffee"})})
+    Engine("/x", FakePrivileges(), api=client(fake)).create(
+        authorize_run("-t", "busybox:1.36", "sh"), IMAGE, NAME, (*IDENTITY_FILES, HELPER), "", HELPER.target, (30, 100))
+    (body,) = fake.bodies("POST", "/containers/create")
+    assert body["Entrypoint"] == ["/.socker-chdir", "--size", "30", "100", "/home/alice"]
