@@ -1,0 +1,219 @@
+"""The harness's site registry (integration/registry/up) and what tests do with it, as root.
+
+Tests push images with the push account (through a throw-away docker configuration), remove
+images from the engine so that socker has to pull them, move tags by pushing another image
+under the same tag, and count pulls in a registry's access log. The engine resolves a tag with
+a HEAD of its manifest and pulls with a GET of the manifest by digest, or pulls a digest with
+that GET alone: one pull is one manifest GET.
+"""
+
+import json
+import os
+import re
+import secrets
+import ssl
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from base64 import b64encode
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _settings(path):
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            found[key] = value
+    return found
+
+
+SETTINGS = _settings(Path(__file__).with_name("registry") / "settings")
+HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['REGISTRY_PORT']}"
+OTHER_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['OTHER_PORT']}"  # not listed: serves look-alikes
+NAMESPACE = SETTINGS["NAMESPACE"]
+PULL_USER, PUSH_USER = SETTINGS["PULL_USER"], SETTINGS["PUSH_USER"]
+ETC = Path(SETTINGS["REGISTRY_ETC"])
+LOGS = Path(SETTINGS["REGISTRY_LOGS"])
+CA_CERT = ETC / "tls" / "ca.crt"
+BASE_IMAGE = "socker-test/busybox:latest"  # what a made image holds besides its own files
+UNIQUE_FILE = "/socker-unique"  # a made image's token
+
+
+def password(user):
+    return (ETC / f"{user}.password").read_text().strip()
+
+
+def reference(name, tag="latest", host=HOST, namespace=NAMESPACE):
+    """HOST/NAMESPACE/NAME:TAG, as a user names an image of the registry."""
+    return f"{host}/{namespace}/{name}:{tag}"
+
+
+def repository_of(ref):
+    """HOST/PATH of a reference HOST/PATH[:TAG][@DIGEST]."""
+    name = ref.split("@")[0]
+    host, _, path = name.partition("/")
+    return f"{host}/{path.rsplit(':', 1)[0]}"
+
+
+# ------------------------------------------------------------------ the access log
+
+_REQUEST = re.compile(r'"(?P<method>[A-Z]+) (?P<path>/v2/\S*) HTTP/[0-9.]+" (?P<status>[0-9]{3}) ')
+_MANIFEST = re.compile(r"/v2/(?P<repository>.+)/manifests/(?P<reference>[^/?]+)\Z")
+
+
+@dataclass(frozen=True)
+class ManifestRequest:
+    method: str
+    repository: str  # the path in the registry, without the host
+    reference: str  # a tag or a digest
+    status: int
+
+
+class AccessLog:
+    """A registry's access log from the moment this object was made: what reached the registry since."""
+
+    def __init__(self, host=HOST):
+        self.host = host
+        self.path = LOGS / f"{host.rsplit(':', 1)[1]}-access.log"
+        self.start = self.path.stat().st_size
+
+    def lines(self):
+        with self.path.open("rb") as log:
+            log.seek(self.start)
+            return log.read().decode(errors="replace").splitlines()
+
+    def manifest_requests(self, repository=None):
+        """Manifest requests since the mark; only those of `repository` if given (a path in the
+        registry, HOST/PATH, or a reference to an image in it)."""
+        if repository is not None:
+            repository = repository_of(repository).removeprefix(f"{self.host}/")
+        found = []
+        for line in self.lines():
+            request = _REQUEST.search(line)
+            manifest = request and _MANIFEST.match(request["path"])
+            if manifest and repository in (None, manifest["repository"]):
+                found.append(ManifestRequest(request["method"], manifest["repository"], manifest["reference"],
+                                             int(request["status"])))
+        return found
+
+    def pulls(self, repository=None):
+        """How many times images (of `repository`) were pulled since the mark: manifest GETs."""
+        return sum(1 for r in self.manifest_requests(repository) if r.method == "GET")
+
+
+# ------------------------------------------------------------------ the engine and the registry
+
+def docker(*args, env=None, input=None):
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, input=input)
+    if result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def local_names(repository):
+    """Every name the engine keeps for HOST/PATH: its tags and its digests."""
+    names = []
+    for line in docker("image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}",
+                       repository).splitlines():
+        name, tag, digest = line.split()
+        names += [f"{name}:{tag}"] if tag != "<none>" else []
+        names += [f"{name}@{digest}"] if digest != "<none>" else []
+    return names
+
+
+def remove_from_engine(ref):
+    """Make the engine forget every name of ref's repository, so that socker has to pull it.
+
+    An image that no other name holds is removed with its layers.
+    """
+    for name in local_names(repository_of(ref)):
+        if subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0:
+            docker("rmi", name)  # removing a tag may have taken its digest with it
+
+
+def push(source, target):
+    """Push local image `source` to the registry as `target` (HOST/PATH:TAG) with the push account;
+    over an existing tag this moves the tag. Returns the manifest's digest. The engine keeps no
+    name of target's repository afterwards."""
+    with tempfile.TemporaryDirectory() as config:
+        env = {**os.environ, "DOCKER_CONFIG": config}
+        docker("login", "--username", PUSH_USER, "--password-stdin", target.split("/")[0],
+               env=env, input=password(PUSH_USER))
+        docker("tag", source, target)
+        output = docker("push", target, env=env)
+    remove_from_engine(target)
+    return re.search(r"digest: (sha256:[0-9a-f]{64})", output)[1]
+
+
+def delete(ref_with_digest):
+    """Delete a manifest (HOST/PATH@DIGEST) from the registry; its blobs go at the next
+    integration/registry/down."""
+    host, _, rest = ref_with_digest.partition("/")
+    path, _, digest = rest.partition("@")
+    request = urllib.request.Request(f"https://{host}/v2/{path}/manifests/{digest}", method="DELETE")
+    credentials = b64encode(f"{PUSH_USER}:{password(PUSH_USER)}".encode()).decode()
+    request.add_header("Authorization", f"Basic {credentials}")
+    context = ssl.create_default_context(cafile=str(CA_CERT))
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        assert response.status == 202, response.status
+
+
+def make_image(payload_bytes=0):
+    """A new local image: BASE_IMAGE's files in one layer of its own, plus UNIQUE_FILE holding a
+    token and, if asked, a file of `payload_bytes` random bytes (/payload), so that pulling it
+    downloads and unpacks that much. Returns (local tag, token)."""
+    token = secrets.token_hex(8)
+    base = json.loads(docker("image", "inspect", BASE_IMAGE))[0]["Config"]
+    changes = [f"CMD {json.dumps(base['Cmd'])}", *(f"ENV {variable}" for variable in base.get("Env") or [])]
+    with tempfile.TemporaryDirectory() as work:
+        saved = Path(work) / "base.tar"
+        docker("save", "-o", str(saved), BASE_IMAGE)
+        rootfs = Path(work) / "rootfs.tar"
+        with tarfile.open(saved) as image, tarfile.open(rootfs, "w") as out:
+            layers = json.load(image.extractfile("manifest.json"))[0]["Layers"]
+            assert len(layers) == 1, layers  # images/build makes one-layer images
+            with tarfile.open(fileobj=image.extractfile(layers[0])) as layer:
+                for member in layer:
+                    out.addfile(member, layer.extractfile(member) if member.isfile() else None)
+            _add_file(out, UNIQUE_FILE, f"{token}\n".encode())
+            if payload_bytes:
+                _add_file(out, "/payload", os.urandom(payload_bytes))
+        tag = f"socker-test/made:{token}"
+        arguments = [argument for change in changes for argument in ("-c", change)]
+        docker("import", *arguments, "-c", f"LABEL org.socker.test.made={token}", str(rootfs), tag)
+    return tag, token
+
+
+def _add_file(archive, path, data):
+    info = tarfile.TarInfo(path.lstrip("/"))
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    with tempfile.TemporaryFile() as content:
+        content.write(data)
+        content.seek(0)
+        archive.addfile(info, content)
+
+
+@dataclass(frozen=True)
+class Published:
+    reference: str  # HOST/NAMESPACE/NAME:TAG
+    digest: str  # of the manifest
+    token: str  # the contents of UNIQUE_FILE in the image
+
+    @property
+    def pinned(self):
+        """HOST/NAMESPACE/NAME@DIGEST."""
+        return f"{self.reference.rsplit(':', 1)[0]}@{self.digest}"
+
+
+def publish(name, tag="latest", payload_bytes=0, host=HOST):
+    """Make a new image (make_image) and push it as HOST/NAMESPACE/NAME:TAG; the engine keeps none
+    of it, so the next run of it pulls all of it."""
+    local, token = make_image(payload_bytes)
+    target = reference(name, tag, host)
+    digest = push(local, target)
+    docker("rmi", local)
+    return Published(target, digest, token)
