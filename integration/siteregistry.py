@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 import urllib.request
 from base64 import b64encode
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ OTHER_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['OTHER_PORT']}"  # not list
 NAMESPACE = SETTINGS["NAMESPACE"]
 PULL_USER, PUSH_USER = SETTINGS["PULL_USER"], SETTINGS["PUSH_USER"]
 ETC = Path(SETTINGS["REGISTRY_ETC"])
+STATE = Path(SETTINGS["REGISTRY_STATE"])
 LOGS = Path(SETTINGS["REGISTRY_LOGS"])
 CA_CERT = ETC / "tls" / "ca.crt"
 BASE_IMAGE = "socker-test/busybox:latest"  # what a made image holds besides its own files
@@ -149,17 +151,47 @@ def push(source, target):
     return re.search(r"digest: (sha256:[0-9a-f]{64})", output)[1]
 
 
+def _registry_request(method, ref, reference):
+    """`method` on the manifest `reference` (a tag or digest) of ref's repository, as the push account."""
+    host, _, path = repository_of(ref).partition("/")
+    request = urllib.request.Request(f"https://{host}/v2/{path}/manifests/{reference}", method=method)
+    credentials = b64encode(f"{PUSH_USER}:{password(PUSH_USER)}".encode()).decode()
+    request.add_header("Authorization", f"Basic {credentials}")
+    request.add_header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+    context = ssl.create_default_context(cafile=str(CA_CERT))
+    return urllib.request.urlopen(request, context=context, timeout=10)
+
+
+def manifest_digest(ref):
+    """The digest of the manifest the registry serves for HOST/PATH:TAG (a HEAD: no pull)."""
+    with _registry_request("HEAD", ref, ref.rsplit(":", 1)[1]) as response:
+        return response.headers["Docker-Content-Digest"]
+
+
 def delete(ref_with_digest):
     """Delete a manifest (HOST/PATH@DIGEST) from the registry; its blobs go at the next
     integration/registry/down."""
-    host, _, rest = ref_with_digest.partition("/")
-    path, _, digest = rest.partition("@")
-    request = urllib.request.Request(f"https://{host}/v2/{path}/manifests/{digest}", method="DELETE")
-    credentials = b64encode(f"{PUSH_USER}:{password(PUSH_USER)}".encode()).decode()
-    request.add_header("Authorization", f"Basic {credentials}")
-    context = ssl.create_default_context(cafile=str(CA_CERT))
-    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+    with _registry_request("DELETE", ref_with_digest, ref_with_digest.split("@")[1]) as response:
         assert response.status == 202, response.status
+
+
+@contextmanager
+def serving_instead(pinned, other):
+    """The registry serves the manifest of `other` (HOST/PATH:TAG) when asked for `pinned`
+    (HOST/PATH@DIGEST), as a tampered registry would, until the with-block ends."""
+    port = pinned.split("/")[0].rsplit(":", 1)[1]
+
+    def blob(digest):
+        hex_digest = digest.removeprefix("sha256:")
+        return STATE / port / "docker/registry/v2/blobs/sha256" / hex_digest[:2] / hex_digest / "data"
+
+    target = blob(pinned.split("@")[1])
+    original = target.read_bytes()
+    target.write_bytes(blob(manifest_digest(other)).read_bytes())
+    try:
+        yield
+    finally:
+        target.write_bytes(original)
 
 
 def make_image(payload_bytes=0):
@@ -209,11 +241,11 @@ class Published:
         return f"{self.reference.rsplit(':', 1)[0]}@{self.digest}"
 
 
-def publish(name, tag="latest", payload_bytes=0, host=HOST):
+def publish(name, tag="latest", payload_bytes=0, host=HOST, namespace=NAMESPACE):
     """Make a new image (make_image) and push it as HOST/NAMESPACE/NAME:TAG; the engine keeps none
     of it, so the next run of it pulls all of it."""
     local, token = make_image(payload_bytes)
-    target = reference(name, tag, host)
+    target = reference(name, tag, host, namespace)
     digest = push(local, target)
     docker("rmi", local)
     return Published(target, digest, token)
