@@ -11,10 +11,13 @@ import json
 import os
 import re
 import secrets
+import socket
 import ssl
 import subprocess
 import tarfile
 import tempfile
+import threading
+import time
 import urllib.request
 from base64 import b64encode
 from contextlib import contextmanager
@@ -35,6 +38,9 @@ def _settings(path):
 SETTINGS = _settings(Path(__file__).with_name("registry") / "settings")
 HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['REGISTRY_PORT']}"
 OTHER_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['OTHER_PORT']}"  # not listed: serves look-alikes
+SLOW_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['SLOW_PORT']}"  # while a Throttle runs
+SILENT_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['SILENT_PORT']}"  # while a SilentServer runs
+CLOSED_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['CLOSED_PORT']}"  # nothing listens
 NAMESPACE = SETTINGS["NAMESPACE"]
 PULL_USER, PUSH_USER = SETTINGS["PULL_USER"], SETTINGS["PUSH_USER"]
 ETC = Path(SETTINGS["REGISTRY_ETC"])
@@ -249,3 +255,106 @@ def publish(name, tag="latest", payload_bytes=0, host=HOST, namespace=NAMESPACE)
     digest = push(local, target)
     docker("rmi", local)
     return Published(target, digest, token)
+
+
+# ------------------------------------------------------------------ registries that misbehave
+
+class _Listener:
+    """A TCP server on the registry's loopback address and `port`, serving connections in threads."""
+
+    def __init__(self, port):
+        address = socket.getaddrinfo(SETTINGS["REGISTRY_HOST"], int(port), type=socket.SOCK_STREAM)[0]
+        self._server = socket.socket(address[0], socket.SOCK_STREAM)
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(address[4])
+        self._server.listen(64)
+        self._connections = []
+        self._closing = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._closing.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            self._connections.append(connection)
+            threading.Thread(target=self.serve, args=(connection,), daemon=True).start()
+
+    def serve(self, connection):
+        raise NotImplementedError
+
+    def close(self):
+        self._closing.set()
+        self._server.close()
+        for connection in self._connections:
+            connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SilentServer(_Listener):
+    """SILENT_HOST: a registry that answers the engine's first request (GET /v2/, which the
+    engine gives up on by itself after 15 s) and then never says another word."""
+
+    def __init__(self):
+        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._tls.load_cert_chain(ETC / "tls" / "registry.crt", ETC / "tls" / "registry.key")
+        super().__init__(SETTINGS["SILENT_PORT"])
+
+    def serve(self, connection):
+        try:
+            connection = self._tls.wrap_socket(connection, server_side=True)
+            self._connections.append(connection)
+            received = b""
+            while not self._closing.is_set():
+                while b"\r\n\r\n" not in received:
+                    chunk = connection.recv(4096)
+                    if not chunk:
+                        return
+                    received += chunk
+                head, _, received = received.partition(b"\r\n\r\n")
+                if not head.startswith(b"GET /v2/ "):
+                    break
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   b"Docker-Distribution-API-Version: registry/2.0\r\nContent-Length: 2\r\n\r\n{}")
+        except (OSError, ssl.SSLError):
+            return
+        self._closing.wait()
+
+
+class Throttle(_Listener):
+    """SLOW_HOST: the listed registry, its answers slowed to `bytes_per_second`, so that a pull
+    lasts long enough for a test to watch it."""
+
+    def __init__(self, bytes_per_second):
+        self.rate = bytes_per_second
+        super().__init__(SETTINGS["SLOW_PORT"])
+
+    def serve(self, client):
+        upstream = socket.create_connection((SETTINGS["REGISTRY_HOST"], int(SETTINGS["REGISTRY_PORT"])))
+        self._connections.append(upstream)
+        threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
+        self._pump(upstream, client, self.rate)
+
+    @staticmethod
+    def _pump(source, sink, rate):
+        started, sent = time.monotonic(), 0
+        try:
+            while chunk := source.recv(16384):
+                sink.sendall(chunk)
+                sent += len(chunk)
+                if rate:
+                    time.sleep(max(0.0, started + sent / rate - time.monotonic()))
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
