@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from base64 import b64encode
 from contextlib import contextmanager
@@ -49,6 +50,42 @@ LOGS = Path(SETTINGS["REGISTRY_LOGS"])
 CA_CERT = ETC / "tls" / "ca.crt"
 BASE_IMAGE = "socker-test/busybox:latest"  # what a made image holds besides its own files
 UNIQUE_FILE = "/socker-unique"  # a made image's token
+
+
+# socker's side: where the tests put the pull account's credentials, and what socker records.
+CREDENTIALS = Path("/etc/socker/socker-registry.test.yaml")
+NAMESPACE_ENTRY = f"{HOST}/{NAMESPACE}/*"
+PULL_RECORDS = Path("/var/lib/socker/pulled")
+
+
+def socker_config(images, registries):
+    """socker's configuration listing `registries`, (host, {option: value}) pairs, and allowing `images`."""
+    lines = ["registries:"]
+    for host, options in registries:
+        lines.append(f"  - host: {host}")
+        lines += [f"    {key}: {value}" for key, value in options.items()]
+    lines.append("images:")
+    lines += [f"  - {image}" for image in images]
+    lines += ["volumes: [/scratch]", "network: none", "audit:", "  facility: authpriv"]
+    return "\n".join(lines) + "\n"
+
+
+def write_root_file(path, text, mode):
+    path.write_text(text)
+    os.chown(path, 0, 0)
+    os.chmod(path, mode)
+
+
+def present(name):
+    """Whether the engine has an image by this name."""
+    return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
+
+
+def pull_records_naming(name):
+    """socker's records of the pulls of `name`."""
+    if not PULL_RECORDS.is_dir():
+        return []
+    return [p for p in PULL_RECORDS.iterdir() if name in p.read_text(errors="replace")]
 
 
 def password(user):
@@ -174,11 +211,14 @@ def manifest_digest(ref):
         return response.headers["Docker-Content-Digest"]
 
 
-def delete(ref_with_digest):
-    """Delete a manifest (HOST/PATH@DIGEST) from the registry; its blobs go at the next
-    integration/registry/down."""
-    with _registry_request("DELETE", ref_with_digest, ref_with_digest.split("@")[1]) as response:
-        assert response.status == 202, response.status
+def forget(ref_with_digest):
+    """Delete a manifest (HOST/PATH@DIGEST) from the registry, if it is still there; its blobs go at
+    the next integration/registry/down."""
+    try:
+        with _registry_request("DELETE", ref_with_digest, ref_with_digest.split("@")[1]) as response:
+            assert response.status == 202, response.status
+    except urllib.error.HTTPError as e:
+        assert e.code == 404, e  # published twice under one tag: the same manifest
 
 
 @contextmanager
@@ -240,6 +280,11 @@ class Published:
     reference: str  # HOST/NAMESPACE/NAME:TAG
     digest: str  # of the manifest
     token: str  # the contents of UNIQUE_FILE in the image
+
+    @property
+    def name(self):
+        """NAME, the last component of the repository."""
+        return repository_of(self.reference).rsplit("/", 1)[1]
 
     @property
     def pinned(self):
