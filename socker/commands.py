@@ -8,7 +8,8 @@ import sys
 
 from . import (__version__, audit, cgroups, config, guardian, hostpaths, imageref, jobs, policy, prune, pulls, runner,
                securefile, statedir)
-from .cli import ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest, VersionRequest
+from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
+                  VersionRequest)
 from .engine import Engine
 from .errors import PolicyError, SockerError
 
