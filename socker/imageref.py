@@ -48,15 +48,7 @@ def canonical(reference):
     match = _REFERENCE.match(reference)
     if not match:
         raise ValueError(f"invalid image reference {reference!r}")
-    name = _name(match["domain"], match["path"])
-    if len(name) > _MAX_NAME:
-        raise ValueError(f"image name longer than {_MAX_NAME} characters")
-    tag = match["tag"] or (None if match["digest"] else "latest")
-    return name + (f":{tag}" if tag else "") + (f"@{match['digest']}" if match["digest"] else "")
-
-
-def _name(domain, path):
-    """DOMAIN/PATH, with Docker's defaults filled in; ValueError if too long."""
+    domain, path = match["domain"], match["path"]
     if domain and not _is_domain(domain):
         # Docker reads a first component without '.' or ':' as part of the path.
         domain, path = None, f"{domain}/{path}"
@@ -66,7 +58,8 @@ def _name(domain, path):
     name = f"{domain}/{path}"
     if len(name) > _MAX_NAME:
         raise ValueError(f"image name longer than {_MAX_NAME} characters")
-    return name
+    tag = match["tag"] or (None if match["digest"] else "latest")
+    return name + (f":{tag}" if tag else "") + (f"@{match['digest']}" if match["digest"] else "")
 
 
 def _is_domain(component):
@@ -94,9 +87,13 @@ def namespace(entry):
     match = _NAMESPACE.match(entry)
     if not match:
         raise ValueError(f"invalid namespace {entry!r}: expected REGISTRY/PATH/*")
-    if match["domain"] is None:
-        return f"{DEFAULT_DOMAIN}/{match['path']}"
-    return _name(match["domain"], match["path"])
+    domain, path = match["domain"], match["path"]
+    if domain and not _is_domain(domain):
+        domain, path = None, f"{domain}/{path}"
+    name = f"{domain or DEFAULT_DOMAIN}/{path}"  # a namespace: no library/ for a one-component path
+    if len(name) > _MAX_NAME:
+        raise ValueError(f"namespace longer than {_MAX_NAME} characters")
+    return name
 
 
 def in_namespace(reference, name_space):

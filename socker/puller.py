@@ -34,7 +34,7 @@ def start(reference, registry, settings, identity, privileges, lock_fd):
     if pid == 0:
         os.close(read_fd)
         try:
-            detach(keep=(write_fd, lock_fd))
+            detach(write_fd, lock_fd)
             _pull(reference, registry, settings, identity, privileges, lock_fd, write_fd)
         finally:
             os._exit(0)
@@ -61,7 +61,7 @@ def _pull(reference, registry, settings, identity, privileges, lock_fd, write_fd
         if image is None or digest is None:
             raise EngineError("the engine ended the pull without the image")
         pulled.write(reference, digest, image["Id"], identity.name)
-    except SockerError as e:
+    except Exception as e:  # whatever it is, those who wait must hear of it
         reason = f"cannot pull {shown}: {_cause(e, registry, shown, parts.digest)}"
         if credentials is not None:
             reason = reason.replace(credentials.password, "***")
@@ -107,4 +107,4 @@ def _cause(error, registry, shown, digest):
         return f"what the registry {host} served does not match {digest or 'the digest it announced'}"
     if isinstance(error, DiskFull):
         return "the engine's disk is full (no space left on device)"
-    return str(error)
+    return str(error) if isinstance(error, SockerError) else f"socker's puller failed: {error!r}"
