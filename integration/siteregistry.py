@@ -182,16 +182,25 @@ def remove_from_engine(ref):
 
 def push(source, target):
     """Push local image `source` to the registry as `target` (HOST/PATH:TAG) with the push account;
-    over an existing tag this moves the tag. Returns the manifest's digest. The engine keeps no
-    name of target's repository afterwards."""
+    over an existing tag this moves the tag. Returns the manifest's digest. What the engine calls
+    `target` afterwards is what it called so before: nothing, or the image it had pulled."""
+    before = _local_id(target)
     with tempfile.TemporaryDirectory() as config:
         env = {**os.environ, "DOCKER_CONFIG": config}
         docker("login", "--username", PUSH_USER, "--password-stdin", target.split("/")[0],
                env=env, input=password(PUSH_USER))
         docker("tag", source, target)
         output = docker("push", target, env=env)
-    remove_from_engine(target)
+    if before is None:
+        docker("rmi", target)
+    else:
+        docker("tag", before, target)
     return re.search(r"digest: (sha256:[0-9a-f]{64})", output)[1]
+
+
+def _local_id(name):
+    found = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True)
+    return found.stdout.strip() if found.returncode == 0 else None
 
 
 def _registry_request(method, ref, reference):
@@ -293,8 +302,8 @@ class Published:
 
 
 def publish(name, tag="latest", payload_bytes=0, host=HOST, namespace=NAMESPACE):
-    """Make a new image (make_image) and push it as HOST/NAMESPACE/NAME:TAG; the engine keeps none
-    of it, so the next run of it pulls all of it."""
+    """Make a new image (make_image) and push it as HOST/NAMESPACE/NAME:TAG; the engine keeps
+    nothing of the new image, so that the next pull of it fetches all of it."""
     local, token = make_image(payload_bytes)
     target = reference(name, tag, host, namespace)
     digest = push(local, target)
@@ -331,9 +340,12 @@ class _Listener:
 
     def close(self):
         self._closing.set()
-        self._server.close()
-        for connection in self._connections:
-            connection.close()
+        for end in (self._server, *self._connections):
+            try:
+                end.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked on it, as close() alone would not
+            except OSError:
+                pass
+            end.close()
 
     def __enter__(self):
         return self

@@ -169,11 +169,11 @@ def _in_a_group_writable_directory(path):
 
 
 @pytest.mark.parametrize("spoil, complaint", [
-    (_insecure_mode, "readable by group or others (mode 0640)"),
-    (_insecure_group_read, "readable by group or others (mode 0604)"),
-    (_owned_by_a_user, "not root"),
+    (_insecure_mode, "insecure: file is readable by group or others (mode 0640)"),
+    (_insecure_group_read, "insecure: file is readable by group or others (mode 0604)"),
+    (_owned_by_a_user, "insecure: file is owned by uid"),
     (_a_symbolic_link, "cannot open safely"),
-    (_in_a_group_writable_directory, "writable by group or others"),
+    (_in_a_group_writable_directory, "insecure: directory is writable by group or others"),
 ])
 def test_an_insecure_credentials_file(site_config, credentials, published, spoil, complaint):
     image = published()
@@ -183,7 +183,7 @@ def test_an_insecure_credentials_file(site_config, credentials, published, spoil
     site_config(socker_config([NAMESPACE_ENTRY], [(HOST, {"credentials": where})]))
     log = AccessLog()
     try:
-        message = pull_failed(socker(ALICE, "run", image.reference, "true"), image.reference, "insecure", complaint)
+        message = pull_failed(socker(ALICE, "run", image.reference, "true"), image.reference, complaint)
         assert str(where) in message or where.parent.name in message
         assert log.lines() == []  # refused before the engine was asked
         check = socker(ALICE, "config", "check")
