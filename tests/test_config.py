@@ -389,6 +389,7 @@ def credentials_error(path):
     return message
 
 
+@pytest.mark.root
 def test_credentials(conf_dir):
     path = write_credentials(conf_dir, "username: puller\npassword: 's3cret:with: colons'\n")
     credentials = config.load_credentials(str(path))
@@ -396,6 +397,7 @@ def test_credentials(conf_dir):
     assert "s3cret" not in repr(credentials)
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("mode, words", [
     (0o640, "readable by group or others (mode 0640); it must be 0600 or stricter"),
     (0o604, "readable by group or others (mode 0604)"),
@@ -409,12 +411,14 @@ def test_credentials_root_alone_may_read(conf_dir, mode, words):
     assert message.startswith(f"{path}: insecure: file is ") and words in message, message
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("mode", [0o600, 0o400])
 def test_credentials_may_be_stricter(conf_dir, mode):
     path = write_credentials(conf_dir, "username: puller\npassword: s3cret\n", mode)
     assert config.load_credentials(str(path)).password == "s3cret"
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("text, words", [
     ("username: puller\n", "password: missing"),
     ("password: s3cret\n", "username: missing"),
@@ -429,6 +433,7 @@ def test_credentials_files_that_are_not_right_say_so_and_nothing_of_the_secret(c
     assert words in credentials_error(path)
 
 
+@pytest.mark.root
 def test_credentials_file_owned_by_another_user(conf_dir):
     path = write_credentials(conf_dir, "username: puller\npassword: s3cret\n")
     os.chown(path, 1000, 0)

@@ -10,6 +10,8 @@ from fake_engine_api import FakeEngineAPI, FakePrivileges, client
 from socker import audit, config, prune, pulled
 from socker.engine import Engine
 
+pytestmark = pytest.mark.root  # the records of pulls must be root's
+
 REGISTRY = "registry.example.org:5443"
 BOWTIE = f"{REGISTRY}/bio/bowtie:2.5"
 DIGEST = "sha256:" + "ef" * 32

@@ -17,11 +17,13 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from conftest import IDENTITY
+from helpers import IDENTITY
 from fake_engine_api import FakePrivileges
 from socker import audit, config, pulled, pulls
 from socker.engine import Engine
 from socker.errors import EngineError, PolicyError
+
+pytestmark = pytest.mark.root  # lock, record and credentials files must be root's
 
 REGISTRY = "registry.example.org:5443"
 REFERENCE = f"{REGISTRY}/bio/bowtie:2.5"
