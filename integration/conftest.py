@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import cgroup_layout
-from helpers import ALICE, CONFIG, SOCKER, STATE_DIR, TEST_CONFIG, socker_containers, wait_until, write_config
+import siteregistry
+from helpers import ALICE, CONFIG, SOCKER, STATE_DIR, TEST_CONFIG, socker_containers, unique, wait_until, write_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,3 +73,41 @@ def cgroups():
               if line.startswith("CgroupPlugin=")]
     assert plugin == [f"cgroup/v{layout.version}"], f"cgroup v{layout.version}, but Slurm's cgroup.conf says {plugin}"
     return layout
+
+
+# ------------------------------------------------------------------ the site registry
+
+@pytest.fixture
+def credentials():
+    """The pull account's credentials file, as an administrator installs it."""
+    secret = siteregistry.password(siteregistry.PULL_USER)
+    path = siteregistry.CREDENTIALS
+    siteregistry.write_root_file(path, f"username: {siteregistry.PULL_USER}\npassword: {secret}\n", 0o600)
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def allow(site_config, credentials):
+    """allow(*images, hosts=...): socker's config lists the registries `hosts` (the harness's by
+    default) with the pull account's credentials, and allows exactly `images`."""
+    def write(*images, hosts=(siteregistry.HOST,)):
+        site_config(siteregistry.socker_config(images, [(host, {"credentials": credentials}) for host in hosts]))
+    return write
+
+
+@pytest.fixture
+def published():
+    """published(name=None, **siteregistry.publish's options): a new image in the registry, which no
+    engine has; gone from the registry and the engine after the test."""
+    made = []
+
+    def make(name=None, **options):
+        image = siteregistry.publish(name or f"t-{unique()}", **options)
+        made.append(image)
+        return image
+    yield make
+    for image in made:
+        siteregistry.remove_from_engine(image.reference)
+        siteregistry.remove_from_engine(image.reference.replace(siteregistry.HOST, siteregistry.SLOW_HOST))
+        siteregistry.forget(image.pinned)

@@ -1,4 +1,4 @@
-"""The audit trail of `socker run` in syslog: who ran what, where, and how it ended.
+"""The audit trail of `socker run` and of pulls in syslog: who ran or pulled what, where, and how it ended.
 
 Records are `key=value` pairs; values that are not plain words are JSON
 strings, so a command or image name can never forge another field.
@@ -70,13 +70,14 @@ def record(facility, fields):
 
 
 class Record:
-    """The audit trail of one run: fields gathered as the run goes, ended by one result word.
+    """The audit trail of one run or pull: fields gathered as it goes, ended by one result word.
 
     `created` is written as soon as the container exists, so that no container runs unrecorded
     however long socker takes to end (a stopped socker, say). Then one of the result words ends the
     run's trail: `refused` (with `reason`), `exited` (with `status`), `failed` (socker or the
-    engine failed) and `killed` (socker was gone and its guardian removed the container). Each
-    writes the record to syslog at `facility`, which the configuration may change.
+    engine failed) and `killed` (socker was gone and its guardian removed the container); a pull's
+    ends with `pulled` (the image came from its registry) or `failed`. Each writes the record to
+    syslog at `facility`, which the configuration may change.
     """
 
     def __init__(self, **fields):
@@ -100,6 +101,9 @@ class Record:
 
     def killed(self):
         self._write("killed")
+
+    def pulled(self):
+        self._write("pulled")
 
     def _write(self, result, **fields):
         record(self.facility, {**self.fields, "result": result, **fields})

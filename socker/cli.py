@@ -20,7 +20,12 @@ Run allow-listed Docker images as yourself, inside your batch job's limits.
 Commands:
   run [OPTIONS] IMAGE [COMMAND [ARG...]]
                   start a container from IMAGE running COMMAND as you
-  images          list the images the administrator allows on this node
+  pull IMAGE      pull an allowed image from its registry onto this node now,
+                  ahead of the jobs that run it (run pulls it too, if need be)
+  images          list the images the administrator allows, and which of them
+                  this node has (present) or can pull (pullable)
+  prune           (root) remove the images socker pulled that are no longer
+                  allowed and that no container uses
   config check [FILE]
                   check a configuration file (default: the installed one) and
                   the installation; print each problem, exit 1 if there are any
@@ -65,7 +70,17 @@ class RunRequest:
 
 
 @dataclass(frozen=True)
+class PullRequest:
+    image: str
+
+
+@dataclass(frozen=True)
 class ImagesRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class PruneRequest:
     pass
 
 
@@ -114,14 +129,16 @@ def parse(argv):
     command, rest = args[0], args[1:]
     if command == "run":
         return Invocation(verbose, _parse_run(rest))
-    if command == "images":
+    if command == "pull":
+        if rest and rest[0].startswith("-"):
+            raise UsageError(f"unknown option {rest[0]!r} for 'socker pull'; see 'socker --help'")
+        if len(rest) != 1:
+            raise UsageError("'socker pull' takes one IMAGE")
+        return Invocation(verbose, PullRequest(rest[0]))
+    if command in _PLAIN_COMMANDS:
         if rest:
-            raise UsageError("'socker images' takes no arguments")
-        return Invocation(verbose, ImagesRequest())
-    if command == "sweep":
-        if rest:
-            raise UsageError("'socker sweep' takes no arguments")
-        return Invocation(verbose, SweepRequest())
+            raise UsageError(f"'socker {command}' takes no arguments")
+        return Invocation(verbose, _PLAIN_COMMANDS[command]())
     if command == "config":
         if rest[:1] != ["check"] or len(rest) > 2 or (len(rest) == 2 and not rest[1].startswith("/")):
             raise UsageError("usage: socker config check [/ABSOLUTE/PATH/TO/socker.yaml]")
@@ -129,6 +146,7 @@ def parse(argv):
     raise UsageError(f"unknown command {command!r}; see 'socker --help'")
 
 
+_PLAIN_COMMANDS = {"images": ImagesRequest, "prune": PruneRequest, "sweep": SweepRequest}
 _RUN_FLAGS = {"-i": "interactive", "--interactive": "interactive", "-t": "tty", "--tty": "tty"}
 _BUNDLED_FLAGS = re.compile(r"-[it]{2,}\Z")
 _RUN_VALUED = {

@@ -6,8 +6,10 @@ import shlex
 import stat
 import sys
 
-from . import __version__, audit, cgroups, config, guardian, hostpaths, imageref, jobs, policy, runner, securefile, statedir
-from .cli import ConfigCheckRequest, ImagesRequest, RunRequest, SweepRequest, VersionRequest
+from . import (__version__, audit, cgroups, config, guardian, hostpaths, imageref, jobs, policy, prune, pulls, runner,
+               securefile, statedir)
+from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
+                  VersionRequest)
 from .engine import Engine
 from .errors import PolicyError, SockerError
 
@@ -32,8 +34,12 @@ def dispatch(action, context):
     """Run `action`; returns the exit status."""
     if isinstance(action, RunRequest):
         return run(action, context)
+    if isinstance(action, PullRequest):
+        return pull(action, context)
     if isinstance(action, ImagesRequest):
         return images(context)
+    if isinstance(action, PruneRequest):
+        return prune_images(context)
     if isinstance(action, VersionRequest):
         return version(context)
     if isinstance(action, ConfigCheckRequest):
@@ -60,7 +66,8 @@ def run(request, context):
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
         host = hostpaths.look([*roots, *(v.source for v in request.volumes)])
         spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
-        image = _present_image(engine, spec.image, request.image)
+        image, pulled = pulls.obtain(spec.image, settings, engine, context.privileges, identity)
+        record.note(pulled=pulled)
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
         placement = cgroups.place(job, settings.inside_jobs_pids)
         if job is not None:
@@ -88,14 +95,6 @@ def run(request, context):
             record.failed()
         else:
             record.exited(status)
-
-
-def _present_image(engine, reference, shown):
-    """The allowed image `reference` as this node's engine has it; refused if the node lacks it."""
-    image = engine.image(reference)
-    if image is None:
-        raise PolicyError(f"image {shown} is allowed but not present on this node; ask your administrator to pull it")
-    return image
 
 
 def _describe(context, launch, job):
@@ -136,18 +135,68 @@ def sweep(context):
     return 1 if problems else 0
 
 
+def pull(request, context):
+    """Pull an allowed image onto this node now; refusals are audited, pulls by the puller."""
+    identity = context.identity
+    record = audit.Record(action="pull", user=identity.name, uid=identity.uid, image=request.image)
+    try:
+        settings = context.load_config()
+        record.facility = settings.audit_facility
+        reference = policy.allowed_image(request.image, settings)
+    except SockerError as e:
+        record.refused(str(e))
+        raise
+    engine = Engine(settings.socket, context.privileges)
+    _, pulled = pulls.obtain(reference, settings, engine, context.privileges, identity)
+    if pulled is None:
+        print(f"socker: {imageref.familiar(reference)} is present on this node", file=sys.stderr)
+    return 0
+
+
 def images(context):
+    """Each allowed image: present on this node, pullable from a listed registry, or absent. What a
+    namespace holds on this node follows the namespace."""
     settings = context.load_config()
     engine = Engine(settings.socket, context.privileges)
-    rows = [("IMAGE", "PRESENT", "IMAGE ID")]
+    rows = [("IMAGE", "STATUS", "IMAGE ID")]
     for reference in settings.images:
-        image = engine.image(reference)
-        image_id = image["Id"] if image else None
-        rows.append((imageref.familiar(reference), "yes" if image_id else "no",
-                     image_id.removeprefix("sha256:")[:12] if image_id else "-"))
+        image = engine.image(imageref.parts(reference).engine_name)
+        status = "present" if image else "pullable" if policy.registry_for(reference, settings) else "absent"
+        rows.append((imageref.familiar(reference), status, _short_id(image)))
+    listed = set(settings.images)
+    local = engine.images() if settings.namespaces else []
+    for name_space in settings.namespaces:
+        rows.append((f"{imageref.familiar(name_space)}/*", "pullable", "-"))
+        for image in local:
+            inside = [name for name in _names(image) if imageref.in_namespace(name, name_space)]
+            rows += [(imageref.familiar(name), "present", _short_id(image))
+                     for name in inside if name not in listed]
     width = max(len(row[0]) for row in rows)
-    for name, present, image_id in rows:
-        print(f"{name:<{width}}  {present:<7}  {image_id}")
+    for name, status, image_id in rows:
+        print(f"{name:<{width}}  {status:<8}  {image_id}")
+    return 0
+
+
+def _names(image):
+    """The canonical names of a listed image: its tags, or its digests if it has no tag."""
+    names = []
+    for name in image.get("RepoTags") or image.get("RepoDigests") or []:
+        try:
+            names.append(imageref.canonical(name))
+        except ValueError:
+            continue  # <none>:<none>
+    return sorted(set(names))
+
+
+def _short_id(image):
+    return image["Id"].removeprefix("sha256:")[:12] if image else "-"
+
+
+def prune_images(context):
+    if context.identity.uid != 0:
+        raise PolicyError("'socker prune' is for root: it removes images that every user's jobs share")
+    settings = context.load_config()
+    prune.prune(settings, Engine(settings.socket, context.privileges))
     return 0
 
 
@@ -172,6 +221,12 @@ def config_check(request, context):
         settings = None
         problems.append(str(e))
     problems += _installation_problems(settings)
+    if settings is not None:
+        if request.path is None:
+            with context.privileges.elevated():
+                problems += _registry_problems(settings)
+        else:
+            problems += _registry_problems(settings)
     for problem in problems:
         print(f"socker: {problem}")
     print(f"config check: {len(problems)} problem(s)" if problems else "config check: ok")
@@ -191,6 +246,26 @@ def _installation_problems(settings):
         elif st.st_mode & stat.S_IWOTH:
             problems.append(f"engine socket {settings.socket}: writable by everyone, which gives everyone root")
         problems += securefile.path_problems(os.path.dirname(socket_path), "directory")
+    return problems
+
+
+def _registry_problems(settings):
+    """The listed registries' credentials files (read, never shown) and CAs, which the engine must trust."""
+    problems = []
+    for registry in settings.registries:
+        if registry.credentials:
+            try:
+                config.load_credentials(registry.credentials)
+            except SockerError as e:
+                problems.append(str(e))
+        if registry.ca:
+            trusted = f"/etc/docker/certs.d/{registry.host}/ca.crt"
+            try:
+                if securefile.read_trusted(trusted) != securefile.read_trusted(registry.ca):
+                    problems.append(f"{trusted}: not {registry.ca}: the engine does not trust the CA "
+                                    f"configured for {registry.host}")
+            except SockerError as e:
+                problems.append(f"registry {registry.host}: the engine must trust its CA {registry.ca}: {e}")
     return problems
 
 

@@ -1,11 +1,13 @@
 """The administrator's configuration: read securely, checked against a schema, frozen.
 
 The path is fixed here, at build time; the caller cannot choose another file.
+A registry's credentials live in a file of their own, which only root may read,
+and are read only when an image is pulled from it (`load_credentials`).
 """
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -31,9 +33,29 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 @dataclass(frozen=True)
+class Registry:
+    """A registry socker may pull from."""
+    host: str  # host[:port], as image references name it
+    credentials: str | None  # the root-only file with the account socker pulls with
+    ca: str | None  # the certificate of the CA that signs the registry's; the engine must trust it
+    timeout: int  # seconds a pull may go without a word from the engine
+
+
+DEFAULT_PULL_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
     socket: str
     images: tuple  # canonical image references, exactly as allowed
+    namespaces: tuple  # canonical DOMAIN/PATH: every repository directly below PATH is allowed
+    registries: tuple  # of Registry
     site_mounts: tuple  # of SiteMount
     volume_prefixes: tuple  # host directories under which users may bind-mount
     network: str
@@ -45,17 +67,34 @@ class Config:
 
 def load(path=CONFIG_PATH):
     """Read, validate and freeze the configuration at `path`."""
-    raw = securefile.read_trusted(path)
-    try:
-        document = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from e
+    document = _yaml(securefile.read_trusted(path), path)
     try:
         return from_document(document)
     except _Invalid as e:
         raise ConfigError(f"{path}: {e.key}: {e.reason}") from None
+
+
+def load_credentials(path):
+    """The username and password in the credentials file at `path`, which root alone may read.
+
+    No error says anything of what the file holds beyond a key's name or a line number.
+    """
+    document = _yaml(securefile.read_trusted(path, secret=True), path)
+    try:
+        section = _mapping(document, "(top level)", required={"username", "password"})
+        return Credentials(username=_string(section["username"], "username"),
+                           password=_string(section["password"], "password"))
+    except _Invalid as e:
+        raise ConfigError(f"{path}: {e.key}: {e.reason}") from None
+
+
+def _yaml(raw, path):
+    try:
+        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
 
 
 class _Invalid(Exception):
@@ -67,14 +106,22 @@ class _Invalid(Exception):
 def from_document(document):
     """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
     top = _mapping(document, "(top level)", required={"images"},
-                   optional={"engine", "mounts", "volumes", "network", "environment_prefixes", "audit",
-                             "outside_jobs", "inside_jobs"})
+                   optional={"engine", "registries", "mounts", "volumes", "network", "environment_prefixes",
+                             "audit", "outside_jobs", "inside_jobs"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
     audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
-    images = tuple(_image(v, f"images[{i}]") for i, v in enumerate(_list(top["images"], "images")))
+    registries = tuple(_registry(v, f"registries[{i}]")
+                       for i, v in enumerate(_list(top.get("registries", []), "registries")))
+    hosts = [registry.host for registry in registries]
+    for i, host in enumerate(hosts):
+        if host in hosts[:i]:
+            raise _Invalid(f"registries[{i}].host", f"{host} is listed twice")
+    entries = [_image(v, f"images[{i}]", hosts) for i, v in enumerate(_list(top["images"], "images"))]
     return Config(
         socket=_absolute_path(engine.get("socket", "/var/run/docker.sock"), "engine.socket"),
-        images=images,
+        images=tuple(entry for kind, entry in entries if kind == "image"),
+        namespaces=tuple(entry for kind, entry in entries if kind == "namespace"),
+        registries=registries,
         site_mounts=tuple(_site_mount(v, f"mounts[{i}]")
                           for i, v in enumerate(_list(top.get("mounts", []), "mounts"))),
         volume_prefixes=tuple(_absolute_path(v, f"volumes[{i}]")
@@ -172,11 +219,32 @@ def _choice(value, key, choices):
     return value
 
 
-def _image(value, key):
+def _image(value, key, registry_hosts):
+    """("image", canonical reference) or ("namespace", canonical DOMAIN/PATH) for an allow-list entry."""
+    entry = _string(value, key)
     try:
-        return imageref.canonical(_string(value, key))
+        if not entry.endswith("/*"):
+            return "image", imageref.canonical(entry)
+        name_space = imageref.namespace(entry)
     except ValueError as e:
         raise _Invalid(key, str(e)) from None
+    domain = name_space.split("/")[0]
+    if domain not in registry_hosts:
+        raise _Invalid(key, f"namespace {entry!r} is on the registry {domain}, which is not listed in registries")
+    return "namespace", name_space
+
+
+def _registry(value, key):
+    section = _mapping(value, key, required={"host"}, optional={"credentials", "ca", "timeout"})
+    host = _string(section["host"], f"{key}.host")
+    if not imageref.is_registry(host):
+        raise _Invalid(f"{key}.host", f"must be a registry's host[:port] as image references name it, not {host!r}")
+    timeout = section.get("timeout", DEFAULT_PULL_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 3600:
+        raise _Invalid(f"{key}.timeout", "must be a whole number of seconds from 1 to 3600")
+    credentials, ca = (_absolute_path(section[name], f"{key}.{name}") if name in section else None
+                       for name in ("credentials", "ca"))
+    return Registry(host=host, credentials=credentials, ca=ca, timeout=timeout)
 
 
 def _site_mount(value, key):

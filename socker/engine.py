@@ -8,16 +8,21 @@ proxy settings). The socket is root's: root is held only while a connection
 to it is made, never while the engine's answers are read and parsed.
 """
 
+import contextlib
+import json
 import os
 import socket
 import stat
 import urllib.parse
 
 import docker
+import docker.auth
 import requests
 from docker.transport import unixconn
 
-from .errors import Conflict, EngineError, NotFound, TimedOut
+from . import imageref
+from .errors import (Conflict, DigestMismatch, DiskFull, EngineError, NotFound, TimedOut, Unauthorized, Unreachable,
+                     Untrusted)
 
 API_VERSION = "1.41"  # Docker 20.10 and later
 _REQUEST_TIMEOUT = 60
@@ -75,6 +80,58 @@ class Engine:
             return self._call(f"inspect image {reference}", "inspect_image", reference)
         except NotFound:
             return None
+
+    def images(self):
+        """Every image the node has, as the engine lists them (Id, RepoTags, RepoDigests)."""
+        return self._call("list images", "images")
+
+    def remove_image(self, name):
+        """Remove the name `name` of an image, and the image with it if no other name holds it.
+        Raises NotFound, or Conflict if a container uses it."""
+        self._call(f"remove image {name}", "remove_image", name)
+
+    def containers_using(self, image_id):
+        """The IDs of the containers, running or not, made from the image `image_id`."""
+        found = self._call("list containers", "containers", all=True, quiet=True, filters={"ancestor": image_id})
+        return [container["Id"] for container in found]
+
+    def pull(self, reference, credentials, stall_timeout):
+        """Pull the canonical `reference` (by its digest if it has one) through the engine, with
+        `credentials` (config.Credentials, or None) for its registry; yields the engine's progress
+        messages as they come.
+
+        Raises NotFound (the registry has no such image, tag or digest), Unauthorized,
+        Unreachable, Untrusted, DigestMismatch, DiskFull, TimedOut (not a word from the engine for
+        `stall_timeout` seconds) or EngineError. Closing the generator drops the connection,
+        and with it the engine's pull.
+        """
+        parts = imageref.parts(reference)
+        headers = {}
+        if credentials is not None:
+            headers["X-Registry-Auth"] = docker.auth.encode_header({
+                "username": credentials.username, "password": credentials.password,
+                "serveraddress": parts.domain}).decode()
+        api = self._api()
+        try:
+            response = api.post(f"{api.base_url}/v{API_VERSION}/images/create", headers=headers, stream=True,
+                                params={"fromImage": parts.repository, "tag": parts.digest or parts.tag},
+                                timeout=stall_timeout)
+        except (requests.RequestException, OSError) as e:
+            raise _stalled_or_failed(e, self.socket_path) from e
+        with contextlib.closing(response):
+            if response.status_code != 200:
+                raise _pull_error(_explanation(response), response.status_code)
+            try:
+                for line in response.iter_lines():
+                    message = json.loads(line) if line.strip() else {}
+                    if "error" in message or "errorDetail" in message:
+                        raise _pull_error((message.get("errorDetail") or {}).get("message") or message.get("error"))
+                    if message:
+                        yield message
+            except (requests.RequestException, OSError) as e:
+                raise _stalled_or_failed(e, self.socket_path) from e
+            except ValueError as e:
+                raise EngineError(f"pull: the engine sent something that is not JSON: {e}") from e
 
     def create(self, spec, image, name, extra_mounts, cgroup_parent, chdir, terminal_size=None):
         """Create (not start) the container described by `spec` from the exact `image` (as inspected);
@@ -211,6 +268,39 @@ def _bind(source, target, read_only):
     # The Mounts API refuses a missing source instead of creating it as root, as Binds would.
     return {"Type": "bind", "Source": source, "Target": target, "ReadOnly": read_only,
             "BindOptions": {"Propagation": "rprivate"}}
+
+
+# What the engine says when a pull fails, by kind; the first kind that matches wins.
+_PULL_FAILURES = (
+    (DiskFull, ("no space left on device",)),
+    (DigestMismatch, ("verification failed", "digest mismatch", "did not match")),
+    (Untrusted, ("x509:", "certificate")),
+    (Unauthorized, ("unauthorized", "no basic auth credentials", "authentication required", "denied")),
+    (NotFound, ("manifest unknown", "not found", "name unknown", "does not exist")),
+    (Unreachable, ("connection refused", "no such host", "i/o timeout", "handshake timeout", "Client.Timeout",
+                   "network is unreachable", "no route to host", "connection reset", "server misbehaving")),
+)
+
+
+def _pull_error(message, status=None):
+    message = str(message or "the engine gave no reason")
+    if status == 404:
+        return NotFound(message)
+    return next((kind(message) for kind, signs in _PULL_FAILURES if any(sign in message for sign in signs)),
+                EngineError(message))
+
+
+def _stalled_or_failed(error, socket_path):
+    if isinstance(error, requests.exceptions.Timeout) or "timed out" in _reason(error):
+        return TimedOut("no word from the engine in the time given")
+    return EngineError(f"cannot talk to the Docker engine at {socket_path}: {_reason(error)}")
+
+
+def _explanation(response):
+    try:
+        return response.json().get("message")
+    except ValueError:
+        return response.text.strip()
 
 
 def _reason(error):

@@ -37,5 +37,25 @@ class TimedOut(EngineError):
     """The engine did not answer in the time socker gave it."""
 
 
+class Unreachable(EngineError):
+    """The engine could not reach an image's registry."""
+
+
+class Untrusted(EngineError):
+    """The engine does not trust the certificate of an image's registry."""
+
+
+class Unauthorized(EngineError):
+    """An image's registry refused the credentials it was given, or wanted some."""
+
+
+class DigestMismatch(EngineError):
+    """What a registry served does not match the digest it was asked for."""
+
+
+class DiskFull(EngineError):
+    """The engine ran out of disk space."""
+
+
 class JobError(SockerError):
     """The caller's batch job or its cgroups cannot be determined safely."""

@@ -1,4 +1,4 @@
-"""The guardian: the one part of socker that keeps root for good.
+"""The guardian: with the puller (`puller`), the part of socker that keeps root for good.
 
 A child forked with every uid 0 before the container exists, so that the
 caller can never signal it. It learns the container's ID through a pipe. It
@@ -13,13 +13,12 @@ so that `socker sweep` never takes a run's state from under it.
 """
 
 import os
-import signal
 import time
 
 from . import cgroups, hostpaths, statedir
 from .engine import Engine
 from .errors import EngineError
-from .session import FORWARDED_SIGNALS
+from .privileges import detach
 
 # The engine may still be creating the container when socker dies: the guardian keeps
 # looking for it by name this long before it concludes there is nothing to remove.
@@ -69,13 +68,7 @@ def tidy(name, placement):
 
 def _guard(read_fd, lock_fd, name, placement, engine, record):
     """The guardian's life; True if nothing of the run is left on the host."""
-    os.setsid()  # out of the terminal's process group: no ^C, no SIGHUP
-    for sig in (*FORWARDED_SIGNALS, signal.SIGWINCH, signal.SIGPIPE, signal.SIGTSTP,
-                signal.SIGTTIN, signal.SIGTTOU):
-        signal.signal(sig, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork, ignored from now on
-    _keep_only(read_fd, lock_fd)
-    os.chdir("/")  # keep no directory of the caller's busy
+    detach(read_fd, lock_fd)
     messages = b""
     while chunk := os.read(read_fd, 4096):
         messages += chunk
@@ -109,13 +102,3 @@ def _tidy_or_record(name, placement, record):
         record.failed(f"left on the host for 'socker sweep': {' '.join(left)}")
     return not left
 
-
-def _keep_only(*descriptors):
-    """Close every descriptor but `descriptors` (0-2 become /dev/null). The descriptor limit is
-    socker's own, raised at start-up whatever the caller's was: the guardian has room to tidy."""
-    null = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)  # keep no pipe of the caller's open
-    keep = sorted({*descriptors, 2})
-    for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
-        os.closerange(low + 1, high)

@@ -3,10 +3,13 @@
 Only the grammar Docker itself accepts is accepted, with lower-case names and
 sha256 digests. Both the administrator's entries and the caller's request are
 reduced to one canonical spelling (docker.io/library/NAME:latest for a bare
-NAME) and compared as strings: no patterns, no prefix matching.
+NAME) and compared as strings. The one pattern is a namespace, DOMAIN/PATH/*:
+the repositories directly below PATH, compared by whole components, never a
+registry's top level.
 """
 
 import re
+from dataclasses import dataclass
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::[0-9]+)?"
@@ -16,8 +19,28 @@ _REFERENCE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?\Z"
 )
+_NAMESPACE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)/\*\Z")
 _MAX_NAME = 255
 DEFAULT_DOMAIN = "docker.io"
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A canonical reference taken apart."""
+    domain: str  # the registry, host[:port]
+    path: str  # the repository in it
+    tag: str | None
+    digest: str | None
+
+    @property
+    def repository(self):
+        return f"{self.domain}/{self.path}"
+
+    @property
+    def engine_name(self):
+        """The name the engine keeps the image under: REPOSITORY@DIGEST if pinned (a digest
+        overrides a tag), else REPOSITORY:TAG."""
+        return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
 
 
 def canonical(reference):
@@ -26,7 +49,7 @@ def canonical(reference):
     if not match:
         raise ValueError(f"invalid image reference {reference!r}")
     domain, path = match["domain"], match["path"]
-    if domain and not ("." in domain or ":" in domain or domain == "localhost"):
+    if domain and not _is_domain(domain):
         # Docker reads a first component without '.' or ':' as part of the path.
         domain, path = None, f"{domain}/{path}"
     domain = domain or DEFAULT_DOMAIN
@@ -37,6 +60,45 @@ def canonical(reference):
         raise ValueError(f"image name longer than {_MAX_NAME} characters")
     tag = match["tag"] or (None if match["digest"] else "latest")
     return name + (f":{tag}" if tag else "") + (f"@{match['digest']}" if match["digest"] else "")
+
+
+def _is_domain(component):
+    return "." in component or ":" in component or component == "localhost"
+
+
+def is_registry(host):
+    """True if `host` is a registry's host[:port] as a reference names it (lower case, no scheme, no path)."""
+    return bool(re.fullmatch(_DOMAIN, host)) and _is_domain(host)
+
+
+def parts(reference):
+    """The parts of a canonical reference (as canonical() returns it)."""
+    match = _REFERENCE.match(reference)
+    if not match or not match["domain"]:
+        raise ValueError(f"not a canonical image reference: {reference!r}")
+    return Parts(match["domain"], match["path"], match["tag"], match["digest"])
+
+
+def namespace(entry):
+    """The canonical DOMAIN/PATH of a namespace entry DOMAIN/PATH/* (DOMAIN defaults as in
+    canonical()), or ValueError saying why `entry` is not one."""
+    if entry.endswith("/*") and is_registry(entry.removesuffix("/*")):
+        raise ValueError(f"namespace {entry!r} is a registry's top level, which would admit every image in it")
+    match = _NAMESPACE.match(entry)
+    if not match:
+        raise ValueError(f"invalid namespace {entry!r}: expected REGISTRY/PATH/*")
+    domain, path = match["domain"], match["path"]
+    if domain and not _is_domain(domain):
+        domain, path = None, f"{domain}/{path}"
+    name = f"{domain or DEFAULT_DOMAIN}/{path}"  # a namespace: no library/ for a one-component path
+    if len(name) > _MAX_NAME:
+        raise ValueError(f"namespace longer than {_MAX_NAME} characters")
+    return name
+
+
+def in_namespace(reference, name_space):
+    """True if the canonical `reference` names a repository directly below the canonical namespace."""
+    return parts(reference).repository.rpartition("/")[0] == name_space
 
 
 def familiar(reference):

@@ -29,14 +29,25 @@ def is_within(path, directory):
 
 
 def allowed_image(reference, config):
-    """The canonical form of `reference` if the allow-list names it exactly, else PolicyError."""
+    """The canonical form of `reference` if the allow-list admits it, else PolicyError."""
     try:
         wanted = imageref.canonical(reference)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if wanted not in config.images:
+    if not is_allowed(wanted, config):
         raise PolicyError(f"image {reference!r} is not allowed on this system; see 'socker images'")
     return wanted
+
+
+def is_allowed(reference, config):
+    """True if the allow-list names the canonical `reference`, or a namespace holds it."""
+    return reference in config.images or any(imageref.in_namespace(reference, n) for n in config.namespaces)
+
+
+def registry_for(reference, config):
+    """The listed registry the canonical `reference` may be pulled from, or None."""
+    domain = imageref.parts(reference).domain
+    return next((registry for registry in config.registries if registry.host == domain), None)
 
 
 def authorize(request, config, identity, host, caller_env, job):

@@ -20,6 +20,9 @@ from .errors import SockerError
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _INTERRUPTING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+# What a terminal or a caller sends: a detached root child ignores all of it.
+_CALLERS_SIGNALS = (*_INTERRUPTING, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGPIPE,
+                    signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 # The caller's resource limits the container inherits, by the engine's names for them (its
 # --ulimit); the engine can set every limit the kernel has but RLIMIT_RTTIME, left at its default.
 _RLIMIT_LOCKS = 10  # Linux's; Python's resource module does not name it
@@ -154,3 +157,22 @@ class Privileges:
         if pid == 0:
             self.setuid = False  # nothing left to switch
         return pid
+
+
+def detach(*keep):
+    """What a root child (`Privileges.fork_root_child`) does first, so that nothing of the caller's
+    reaches it or is held by it: a session of its own, out of the terminal's process group; the
+    caller's signals ignored; 0-2 on /dev/null and every other descriptor closed but `keep`; / as
+    its directory. The descriptor limit is socker's own, raised at start-up whatever the caller's
+    was: the child has room to work."""
+    os.setsid()
+    for sig in _CALLERS_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork, ignored from now on
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)  # keep no pipe of the caller's open
+    kept = sorted({*keep, 2})
+    for low, high in zip(kept, kept[1:] + [os.sysconf("SC_OPEN_MAX")]):
+        os.closerange(low + 1, high)
+    os.chdir("/")  # keep no directory of the caller's busy

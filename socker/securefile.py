@@ -1,7 +1,8 @@
-"""Read a file only if root alone could have written it.
+"""Read a file only if root alone could have written it, and keep root's directories root's.
 
 The file and every directory above it must be owned by root and not writable
-by group or others. Each component is opened without following symlinks and
+by group or others; a secret (a registry's credentials) must also be readable
+by root alone. Each component is opened without following symlinks and
 checked through its descriptor, and the bytes returned are read from the very
 descriptor that was checked, so nothing can be swapped between check and use.
 """
@@ -10,17 +11,21 @@ import os
 import stat
 from pathlib import PurePosixPath
 
-from .errors import ConfigError
+from .errors import ConfigError, SockerError
 
 MAX_BYTES = 1 << 20
 
 
-def problem(st, kind):
-    """Why a file or directory with this stat result cannot be trusted, or None."""
+def problem(st, kind, secret=False):
+    """Why a file or directory with this stat result cannot be trusted (to hold a `secret`), or None."""
     if st.st_uid != 0:
         return f"{kind} is owned by uid {st.st_uid}, not root"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"{kind} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{kind} is writable by group or others (mode {mode:04o})"
+    if secret and mode & 0o077:
+        what = "readable" if mode & (stat.S_IRGRP | stat.S_IROTH) else "executable"
+        return f"{kind} is {what} by group or others (mode {mode:04o}); it must be 0600 or stricter"
     return None
 
 
@@ -43,8 +48,9 @@ def path_problems(path, kind):
     return found
 
 
-def read_trusted(path, max_bytes=MAX_BYTES):
-    """Return the contents of the root-owned file at absolute `path`."""
+def read_trusted(path, max_bytes=MAX_BYTES, secret=False):
+    """Return the contents of the root-owned file at absolute `path`, which root alone may read
+    if it is a `secret`."""
     parts = PurePosixPath(path).parts
     if not parts or parts[0] != "/" or ".." in parts or len(parts) < 2:
         raise ConfigError(f"{path}: not an absolute path")
@@ -65,7 +71,7 @@ def read_trusted(path, max_bytes=MAX_BYTES):
         st = os.fstat(file_fd)
         if not stat.S_ISREG(st.st_mode):
             raise ConfigError(f"{path}: not a regular file")
-        _require_trusted(file_fd, path, "file")
+        _require_trusted(file_fd, path, "file", secret)
         data = os.read(file_fd, max_bytes + 1)
     finally:
         os.close(file_fd)
@@ -84,7 +90,21 @@ def _open_at(dir_fd, name, shown, flags):
         raise ConfigError(f"{shown}: cannot open safely: {e.strerror}") from e
 
 
-def _require_trusted(fd, shown, kind):
-    reason = problem(os.fstat(fd), kind)
+def _require_trusted(fd, shown, kind, secret=False):
+    reason = problem(os.fstat(fd), kind, secret)
     if reason:
         raise ConfigError(f"{shown}: insecure: {reason}")
+
+
+def root_directory(path, mode):
+    """Make the directory `path` (root's, with `mode`) unless it exists; either way it must be a
+    directory of root's that no one else may write. Needs root."""
+    try:
+        os.mkdir(path, mode)
+        # Only the effective uid is raised: a new directory has the caller's group.
+        os.chown(path, 0, 0, follow_symlinks=False)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or problem(st, "directory"):
+        raise SockerError(f"{path} is not a root-owned directory writable only by root")

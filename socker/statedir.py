@@ -13,8 +13,8 @@ import ctypes
 import errno
 import fcntl
 import os
-import stat
 
+from . import securefile
 from .errors import SockerError
 
 STATE_DIR = "/run/socker"
@@ -33,7 +33,7 @@ def path(name):
 def create(name):
     """Make the state directory of run `name`, locked; returns the descriptor that holds the lock."""
     try:
-        _make_state_dir()
+        securefile.root_directory(STATE_DIR, 0o755)
         unnamed = os.path.join(STATE_DIR, UNNAMED + name)
         os.mkdir(unnamed, 0o755)
         try:
@@ -118,13 +118,3 @@ def _rename_noreplace(old, new):
         number = ctypes.get_errno()
         raise OSError(number, os.strerror(number), new)
 
-
-def _make_state_dir():
-    try:
-        os.mkdir(STATE_DIR, 0o755)
-        os.chown(STATE_DIR, 0, 0, follow_symlinks=False)
-    except FileExistsError:
-        pass
-    st = os.lstat(STATE_DIR)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
-        raise SockerError(f"{STATE_DIR} is not a root-owned directory writable only by root")

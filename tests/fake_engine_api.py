@@ -19,11 +19,13 @@ class FakeEngineAPI(requests.adapters.BaseAdapter):
         super().__init__()
         self.answers = dict(answers or {})
         self.requests = []
+        self.sent = []  # the whole requests, with their headers and query
 
     def send(self, request, **kwargs):
         path = request.path_url.split("?")[0]
         body = json.loads(request.body) if request.body else None
         self.requests.append((request.method, path, body))
+        self.sent.append(request)
         for (method, suffix), answer in self.answers.items():
             if method == request.method and path.endswith(suffix):
                 if isinstance(answer, Exception):
@@ -40,9 +42,11 @@ class FakeEngineAPI(requests.adapters.BaseAdapter):
 
 
 def _response(request, status, payload):
+    """`payload` as JSON, or as it is if it is bytes (a stream of JSON lines, say)."""
     response = requests.Response()
     response.status_code = status
-    response._content = json.dumps(payload).encode()
+    response._content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    response._content_consumed = True  # whole already: streaming reads it from _content
     response.headers["Content-Type"] = "application/json"
     response.request, response.url = request, request.url
     return response

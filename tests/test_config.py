@@ -315,3 +315,126 @@ def test_mpi_settings():
     for bad in ({"environment_prefixes": ["OMPI-"]}, {"environment_prefixes": "OMPI_"}):
         with pytest.raises(config._Invalid):
             config.from_document({**MINIMAL, **bad})
+
+
+# --- registries and namespaces -------------------------------------------------------------------
+
+REGISTRY = "registry.example.org:5443"
+
+
+def test_registries_and_namespaces():
+    c = from_document({
+        "registries": [{"host": REGISTRY, "credentials": "/etc/socker/registry.yaml", "ca": "/etc/socker/ca.crt",
+                        "timeout": 5},
+                       {"host": "ghcr.io"}],
+        "images": [f"{REGISTRY}/bio/*", f"{REGISTRY}/bio/bowtie:2", "ghcr.io/org/team/*", "busybox"],
+    })
+    assert c.registries == (config.Registry(REGISTRY, "/etc/socker/registry.yaml", "/etc/socker/ca.crt", 5),
+                            config.Registry("ghcr.io", None, None, config.DEFAULT_PULL_TIMEOUT))
+    assert c.namespaces == (f"{REGISTRY}/bio", "ghcr.io/org/team")
+    assert c.images == (f"{REGISTRY}/bio/bowtie:2", "docker.io/library/busybox:latest")
+
+
+def test_no_registries_by_default():
+    c = from_document(MINIMAL)
+    assert (c.registries, c.namespaces) == ((), ())
+
+
+@pytest.mark.parametrize("document, key, words", [
+    ({"registries": [{"host": REGISTRY}], "images": [f"{REGISTRY}/*"]}, "images[0]", "top level"),
+    ({"registries": [{"host": "localhost"}], "images": ["localhost/*"]}, "images[0]", "top level"),
+    ({"images": ["docker.io/*"]}, "images[0]", "top level"),
+    ({"images": [f"{REGISTRY}/bio/*"]}, "images[0]", "not listed in registries"),
+    ({"registries": [{"host": "ghcr.io"}], "images": [f"{REGISTRY}/bio/*"]}, "images[0]", "not listed"),
+    ({"images": ["bio/*"]}, "images[0]", "registry docker.io, which is not listed"),
+    ({"registries": [{"host": REGISTRY}], "images": [f"{REGISTRY}/bio/*/x"]}, "images[0]", "invalid"),
+    ({"registries": [{"host": REGISTRY}], "images": [f"{REGISTRY}/bio/b*"]}, "images[0]", "invalid"),
+    ({"registries": [{"host": REGISTRY}], "images": [f"{REGISTRY}/bio/*:latest"]}, "images[0]", "invalid"),
+    ({"registries": [{"host": REGISTRY}], "images": [f"{REGISTRY}/Bio/*"]}, "images[0]", "invalid"),
+    ({"registries": [{"host": REGISTRY}], "images": [f"{REGISTRY}/../*"]}, "images[0]", "invalid"),
+    ({"registries": [{"host": REGISTRY}], "images": ["*"]}, "images[0]", "invalid"),
+    ({"registries": [{"host": f"{REGISTRY}/bio"}], "images": []}, "registries[0].host", "host[:port]"),
+    ({"registries": [{"host": f"https://{REGISTRY}"}], "images": []}, "registries[0].host", "host[:port]"),
+    ({"registries": [{"host": "Registry.example.org"}], "images": []}, "registries[0].host", "host[:port]"),
+    ({"registries": [{"host": "registry"}], "images": []}, "registries[0].host", "host[:port]"),
+    ({"registries": [{"host": ""}], "images": []}, "registries[0].host", "non-empty string"),
+    ({"registries": [{"host": REGISTRY}, {"host": REGISTRY}], "images": []}, "registries[1].host", "twice"),
+    ({"registries": [{"host": REGISTRY, "credentials": "registry.yaml"}], "images": []},
+     "registries[0].credentials", "absolute path"),
+    ({"registries": [{"host": REGISTRY, "ca": "/etc/../ca.crt"}], "images": []}, "registries[0].ca", "absolute path"),
+    ({"registries": [{"host": REGISTRY, "timeout": 0}], "images": []}, "registries[0].timeout", "1 to 3600"),
+    ({"registries": [{"host": REGISTRY, "timeout": "60"}], "images": []}, "registries[0].timeout", "1 to 3600"),
+    ({"registries": [{"host": REGISTRY, "timeout": True}], "images": []}, "registries[0].timeout", "1 to 3600"),
+    ({"registries": [{"host": REGISTRY, "password": "x"}], "images": []}, "registries[0].password", "unknown key"),
+    ({"registries": [{"credentials": "/x"}], "images": []}, "registries[0].host", "missing"),
+    ({"registries": {"host": REGISTRY}, "images": []}, "registries", "must be a list"),
+])
+def test_invalid_registries_and_namespaces(document, key, words):
+    found_key, reason = invalid(document)
+    assert found_key == key and words in reason, (found_key, reason)
+
+
+def write_credentials(conf_dir, text, mode=0o600):
+    path = conf_dir / "registry.yaml"
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+def credentials_error(path):
+    with pytest.raises(ConfigError) as e:
+        config.load_credentials(str(path))
+    message = str(e.value)
+    assert "\n" not in message and "s3cret" not in message
+    return message
+
+
+@pytest.mark.root
+def test_credentials(conf_dir):
+    path = write_credentials(conf_dir, "username: puller\npassword: 's3cret:with: colons'\n")
+    credentials = config.load_credentials(str(path))
+    assert (credentials.username, credentials.password) == ("puller", "s3cret:with: colons")
+    assert "s3cret" not in repr(credentials)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("mode, words", [
+    (0o640, "readable by group or others (mode 0640); it must be 0600 or stricter"),
+    (0o604, "readable by group or others (mode 0604)"),
+    (0o610, "executable by group or others (mode 0610)"),
+    (0o620, "writable by group or others (mode 0620)"),
+    (0o644, "readable by group or others"),
+])
+def test_credentials_root_alone_may_read(conf_dir, mode, words):
+    path = write_credentials(conf_dir, "username: puller\npassword: s3cret\n", mode)
+    message = credentials_error(path)
+    assert message.startswith(f"{path}: insecure: file is ") and words in message, message
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_credentials_may_be_stricter(conf_dir, mode):
+    path = write_credentials(conf_dir, "username: puller\npassword: s3cret\n", mode)
+    assert config.load_credentials(str(path)).password == "s3cret"
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("text, words", [
+    ("username: puller\n", "password: missing"),
+    ("password: s3cret\n", "username: missing"),
+    ("username: puller\npassword: s3cret\ntoken: s3cret\n", "token: unknown key"),
+    ("username: puller\npassword: 12345\n", "password: must be a non-empty string"),
+    ("username: puller\npassword: ''\n", "password: must be a non-empty string"),
+    ("s3cret\n", "(top level): must be a mapping"),
+    ("username: puller\npassword: [s3cret\n", "not valid YAML at line"),
+])
+def test_credentials_files_that_are_not_right_say_so_and_nothing_of_the_secret(conf_dir, text, words):
+    path = write_credentials(conf_dir, text)
+    assert words in credentials_error(path)
+
+
+@pytest.mark.root
+def test_credentials_file_owned_by_another_user(conf_dir):
+    path = write_credentials(conf_dir, "username: puller\npassword: s3cret\n")
+    os.chown(path, 1000, 0)
+    assert "owned by uid 1000, not root" in credentials_error(path)

@@ -5,10 +5,14 @@ request is the one that matters most: every field of it is spelled out here
 for each kind of run, so that a change to any of them fails a test.
 """
 
+import base64
 import dataclasses
+import json
 import re
 import socket
 import threading
+import time
+import urllib.parse
 
 import pytest
 import requests
@@ -16,9 +20,10 @@ from hypothesis import given, settings, strategies as st
 
 from helpers import JOB, authorize_run, make_config, make_identity
 from fake_engine_api import FakeEngineAPI, FakePrivileges, client
-from socker import engine as engine_module, model
+from socker import config, engine as engine_module, model
 from socker.engine import Engine
-from socker.errors import Conflict, EngineError, HostPathError, NotFound, PolicyError, TimedOut, UsageError
+from socker.errors import (Conflict, DigestMismatch, DiskFull, EngineError, HostPathError, NotFound, PolicyError,
+                           TimedOut, Unauthorized, Unreachable, Untrusted, UsageError)
 from socker.model import Mount
 
 IMAGE = {"Id": "sha256:" + "ab" * 32, "Config": {"Entrypoint": None, "Cmd": ["sh"]}}
@@ -180,6 +185,107 @@ def test_a_timeout_elsewhere_is_typed_and_an_unreachable_engine_says_so():
     engine, _ = engine_answering({("POST", "/start"): requests.exceptions.ConnectionError("refused")})
     with pytest.raises(EngineError, match="cannot talk to the Docker engine at /x: refused"):
         engine.start("c0ffee")
+
+
+# ---------------------------------------------------------------- pulls
+
+PULLED = "registry.example.org:5443/bio/bowtie:2.5"
+DIGEST = "sha256:" + "cd" * 32
+
+
+def stream(*messages):
+    return b"".join(json.dumps(m).encode() + b"\r\n" for m in messages)
+
+
+def test_a_pull_streams_the_engines_messages_and_carries_the_credentials_in_its_header():
+    messages = [{"status": "Pulling from bio/bowtie", "id": "2.5"}, {"status": f"Digest: {DIGEST}"}]
+    engine, fake = engine_answering({("POST", "/images/create"): (200, stream(*messages))})
+    credentials = config.Credentials("puller", "s3cret")
+    assert list(engine.pull(PULLED, credentials, stall_timeout=5)) == messages
+    [request] = fake.sent
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.url).query)
+    assert query == {"fromImage": ["registry.example.org:5443/bio/bowtie"], "tag": ["2.5"]}
+    auth = json.loads(base64.urlsafe_b64decode(request.headers["X-Registry-Auth"]))
+    assert auth == {"username": "puller", "password": "s3cret", "serveraddress": "registry.example.org:5443"}
+
+
+def test_a_pinned_image_is_pulled_by_its_digest_and_without_credentials_no_header_is_sent():
+    engine, fake = engine_answering({("POST", "/images/create"): (200, stream({"status": "ok"}))})
+    list(engine.pull(f"registry.example.org:5443/bio/bowtie:2.5@{DIGEST}", None, stall_timeout=5))
+    [request] = fake.sent
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(request.url).query)["tag"] == [DIGEST]
+    assert "X-Registry-Auth" not in request.headers
+
+
+@pytest.mark.parametrize("message, kind", [
+    ('Get "https://r:5445/v2/": dial tcp [::1]:5445: connect: connection refused', Unreachable),
+    ('Get "https://r/v2/": dial tcp: lookup r on 10.0.0.2:53: no such host', Unreachable),
+    ('Get "https://r/v2/": net/http: TLS handshake timeout', Unreachable),
+    ('Get "https://r/v2/": x509: certificate signed by unknown authority', Untrusted),
+    ('Head "https://r/v2/bio/bowtie/manifests/2.5": no basic auth credentials', Unauthorized),
+    ("unauthorized: authentication required", Unauthorized),
+    ("manifest for r/bio/bowtie:2.6 not found: manifest unknown: manifest unknown", NotFound),
+    (f"manifest verification failed for digest {DIGEST}", DigestMismatch),
+    ("filesystem layer verification failed for digest sha256:00", DigestMismatch),
+    ("failed to register layer: write /payload: no space left on device", DiskFull),
+    ("something else went wrong", EngineError),
+])
+def test_a_failed_pull_is_typed_by_what_the_engine_says(message, kind):
+    for answer in ((500, {"message": message}), (200, stream({"status": "Pulling fs layer", "id": "a"},
+                                                             {"errorDetail": {"message": message}, "error": message}))):
+        engine, _ = engine_answering({("POST", "/images/create"): answer})
+        with pytest.raises(kind) as raised:
+            list(engine.pull(PULLED, None, stall_timeout=5))
+        assert type(raised.value) is kind and str(raised.value) == message
+
+
+def test_a_pull_the_engine_does_not_find_is_not_found_whatever_it_says():
+    engine, _ = engine_answering({("POST", "/images/create"): (404, {"message": "pull access denied"})})
+    with pytest.raises(NotFound):
+        list(engine.pull(PULLED, None, stall_timeout=5))
+
+
+def test_a_silent_engine_is_given_up_on_after_the_stall_timeout(tmp_path):
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    answered = threading.Event()
+
+    def engine_that_starts_and_stops():
+        connection, _ = server.accept()
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        line = json.dumps({"status": "Pulling from bio/bowtie"}).encode() + b"\r\n"
+        connection.sendall(b"%x\r\n%s\r\n" % (len(line), line))
+        answered.wait(10)
+        connection.close()
+
+    threading.Thread(target=engine_that_starts_and_stops, daemon=True).start()
+    engine = Engine(path, FakePrivileges())
+    started = time.monotonic()
+    pulling = engine.pull(PULLED, None, stall_timeout=1)
+    assert next(pulling) == {"status": "Pulling from bio/bowtie"}
+    with pytest.raises(TimedOut):
+        next(pulling)
+    answered.set()
+    assert 1 <= time.monotonic() - started < 5
+
+
+def test_images_and_the_containers_that_use_one():
+    engine, fake = engine_answering({
+        ("GET", "/images/json"): (200, [{"Id": "sha256:1", "RepoTags": ["a:1"], "RepoDigests": []}]),
+        ("GET", "/containers/json"): (200, [{"Id": "c1"}, {"Id": "c2"}]),
+        ("DELETE", "/images/a:1"): (409, {"message": "image is being used"}),
+    })
+    assert engine.images() == [{"Id": "sha256:1", "RepoTags": ["a:1"], "RepoDigests": []}]
+    assert engine.containers_using("sha256:1") == ["c1", "c2"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(fake.sent[1].url).query)
+    assert json.loads(query["filters"][0]) == {"ancestor": ["sha256:1"]} and query["all"] == ["1"]
+    with pytest.raises(Conflict):
+        engine.remove_image("a:1")
+    with pytest.raises(NotFound):
+        engine.remove_image("b:1")
 
 
 # ---------------------------------------------------------------- root only for the connect

@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from socker.imageref import canonical, familiar
+from socker.imageref import canonical, familiar, in_namespace, is_registry, namespace, parts
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 BUSYBOX = "docker.io/library/busybox:latest"
@@ -134,3 +134,90 @@ def test_upper_case_names_are_refused(path):
     assume(path.upper() != path)
     with pytest.raises(ValueError):
         canonical(path.upper())
+
+
+# --- namespaces -------------------------------------------------------------------------------------
+
+REGISTRY = "registry.example.org:5443"
+BIO = f"{REGISTRY}/bio"
+
+
+@pytest.mark.parametrize("entry, expected", [
+    (f"{BIO}/*", BIO),
+    (f"{REGISTRY}/bio/tools/*", f"{REGISTRY}/bio/tools"),
+    ("ghcr.io/org/*", "ghcr.io/org"),
+    ("localhost:5000/team/*", "localhost:5000/team"),
+    ("bio/*", "docker.io/bio"),
+    ("library/*", "docker.io/library"),
+    ("docker.io/bio/*", "docker.io/bio"),
+])
+def test_namespace(entry, expected):
+    assert namespace(entry) == expected
+
+
+@pytest.mark.parametrize("entry", [f"{REGISTRY}/*", "ghcr.io/*", "localhost/*", "localhost:5000/*", "docker.io/*",
+                                   "registry:5000/*"])
+def test_a_registrys_top_level_is_no_namespace(entry):
+    with pytest.raises(ValueError, match="top level"):
+        namespace(entry)
+
+
+@pytest.mark.parametrize("entry", [
+    "*", "/*", f"{BIO}", f"{BIO}/", f"{BIO}/**", f"{BIO}/*/*", f"{BIO}/*/x", f"{BIO}/b*", f"{BIO}/*:latest",
+    f"{BIO}/*@" + DIGEST, f"{REGISTRY}/Bio/*", f"{REGISTRY}/bio/../*", f"{REGISTRY}/./bio/*", f"{REGISTRY}//bio/*",
+    f"{REGISTRY.upper()}/bio/*", f"https://{BIO}/*", f" {BIO}/*", f"{BIO}/* ", f"{BIO}/*\n", "[::1]:5443/bio/*",
+])
+def test_invalid_namespaces(entry):
+    with pytest.raises(ValueError, match="invalid namespace|top level"):
+        namespace(entry)
+
+
+@pytest.mark.parametrize("reference", [
+    f"{BIO}/bowtie", f"{BIO}/bowtie:2.5", f"{BIO}/bowtie@" + DIGEST, f"{BIO}/bowtie:2.5@" + DIGEST, f"{BIO}/b.o_w-t",
+])
+def test_a_namespace_holds_the_repositories_directly_below_it(reference):
+    assert in_namespace(canonical(reference), BIO)
+
+
+@pytest.mark.parametrize("reference", [
+    f"{BIO}",                                   # the namespace itself
+    f"{BIO}/tools/bowtie",                      # an extra component
+    f"{REGISTRY}/bioinformatics/bowtie",        # a longer name
+    f"{REGISTRY}/bi/bowtie",                    # a shorter one
+    f"{REGISTRY}/bowtie",                       # the registry's top level
+    f"{REGISTRY}/x/bio/bowtie",                 # the namespace further down
+    "registry.example.org:5444/bio/bowtie",     # another port: another registry
+    "registry.example.org/bio/bowtie",          # the default port
+    "registry.example.org:05443/bio/bowtie",    # the port spelt otherwise
+    "registry.example.org.evil:5443/bio/bowtie",
+    "bio/bowtie",                               # Docker Hub
+])
+def test_namespace_look_alikes_are_outside_it(reference):
+    assert not in_namespace(canonical(reference), BIO)
+
+
+@given(references(), st.sampled_from([BIO, "docker.io/library", "docker.io/bio", "ghcr.io/org", "localhost:5000"]))
+def test_in_a_namespace_exactly_when_the_repository_is_one_component_below_it(reference, name_space):
+    name = canonical(reference)
+    repository = parts(name).repository
+    expected = repository.startswith(name_space + "/") and "/" not in repository[len(name_space) + 1:]
+    assert in_namespace(name, name_space) is expected
+
+
+def test_parts():
+    assert parts(canonical("busybox")) == parts("docker.io/library/busybox:latest")
+    p = parts(f"{BIO}/bowtie:2.5@" + DIGEST)
+    assert (p.domain, p.path, p.tag, p.digest) == (REGISTRY, "bio/bowtie", "2.5", DIGEST)
+    assert p.repository == f"{BIO}/bowtie" and p.engine_name == f"{BIO}/bowtie@" + DIGEST
+    assert parts(f"{BIO}/bowtie:2.5").engine_name == f"{BIO}/bowtie:2.5"
+    with pytest.raises(ValueError):
+        parts("busybox:latest")  # not canonical: no registry
+
+
+@pytest.mark.parametrize("host, expected", [
+    (REGISTRY, True), ("ghcr.io", True), ("localhost", True), ("localhost:5000", True), ("registry:5000", True),
+    ("registry", False), ("Registry.example.org", False), (f"{REGISTRY}/bio", False), ("https://ghcr.io", False),
+    ("[::1]:5443", False), ("ghcr.io:", False), ("", False), ("ghcr.io ", False),
+])
+def test_is_registry(host, expected):
+    assert is_registry(host) is expected

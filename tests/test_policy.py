@@ -2,7 +2,7 @@ import pytest
 
 from helpers import CONFIG, JOB, SITE_MOUNT, authorize_run, make_config, make_identity
 from socker.config import SiteMount
-from socker import policy
+from socker import config, imageref, policy
 from socker.errors import HostPathError, PolicyError, UsageError
 from socker.model import ContainerSpec, Mount
 
@@ -405,3 +405,38 @@ def test_text_the_engine_would_read_otherwise_is_refused(where, changes):
 def test_the_callers_resource_limits_go_to_the_container():
     limits = (("nofile", 64, 64), ("stack", -1, -1))
     assert authorize_run("busybox:1.36", identity=make_identity(limits=limits)).ulimits == limits
+
+
+# --- registries and namespaces --------------------------------------------------------------------
+
+REGISTRY = "registry.example.org:5443"
+SITE = make_config(
+    images=(f"{REGISTRY}/tools/samtools:1.19", "docker.io/library/busybox:1.36", "ghcr.io/org/tool:1.0"),
+    namespaces=(f"{REGISTRY}/bio",),
+    registries=(config.Registry(REGISTRY, "/etc/socker/registry.yaml", None, 60),),
+)
+
+
+@pytest.mark.parametrize("image", [
+    f"{REGISTRY}/bio/bowtie", f"{REGISTRY}/bio/bowtie:2.5", f"{REGISTRY}/bio/bowtie@sha256:" + "0" * 64,
+    f"{REGISTRY}/bio/bowtie:2.5@sha256:" + "0" * 64, f"{REGISTRY}/tools/samtools:1.19", "busybox:1.36",
+])
+def test_a_namespace_admits_any_tag_or_digest_below_it(image):
+    assert authorize_run(image, config=SITE).image == imageref.canonical(image)
+
+
+@pytest.mark.parametrize("image", [
+    f"{REGISTRY}/bio", f"{REGISTRY}/bio/tools/bowtie", f"{REGISTRY}/bioinformatics/bowtie", f"{REGISTRY}/bowtie",
+    f"{REGISTRY}/tools/samtools:1.20", f"{REGISTRY}/tools/bcftools:1.19", "registry.example.org:5444/bio/bowtie",
+    "registry.example.org/bio/bowtie", "bio/bowtie", "docker.io/bio/bowtie",
+])
+def test_namespace_look_alikes_are_refused(image):
+    assert "is not allowed" in refused(PolicyError, image, config=SITE)
+
+
+def test_the_registry_an_image_is_pulled_from_is_the_listed_one_it_names():
+    assert policy.registry_for(f"{REGISTRY}/bio/bowtie:2.5", SITE) == SITE.registries[0]
+    assert policy.registry_for(f"{REGISTRY}/tools/samtools:1.19", SITE) == SITE.registries[0]
+    assert policy.registry_for("ghcr.io/org/tool:1.0", SITE) is None  # allowed, but never pulled
+    assert policy.registry_for("docker.io/library/busybox:1.36", SITE) is None
+    assert policy.registry_for("registry.example.org:5444/bio/bowtie:2.5", SITE) is None

@@ -1,0 +1,42 @@
+"""socker prune: the images socker pulled that are no longer allowed and that no container uses go.
+
+Only what socker pulled (`pulled`) is considered, and of it only the names its
+pull gave: an image an administrator loaded or tagged otherwise stays. Run as
+root, from a cron job or a systemd timer; it says on stdout what it removed and
+what it kept in use, and writes an audit record for each image it removed.
+"""
+
+import sys
+
+from . import audit, imageref, policy, pulled
+from .errors import Conflict, NotFound
+
+
+def prune(settings, engine, out=sys.stdout):
+    for pull in pulled.every():
+        parts = imageref.parts(pull.reference)
+        shown = imageref.familiar(pull.reference)
+        image = engine.image(parts.engine_name)
+        if image is None or image["Id"] != pull.image_id:
+            pulled.forget(pull)  # gone already, or someone pulled it anew since
+            continue
+        if policy.is_allowed(pull.reference, settings):
+            continue
+        users = engine.containers_using(image["Id"])
+        if users:
+            print(f"kept {shown}: used by {len(users)} container(s)", file=out)
+            continue
+        try:
+            # The name it was pulled by, and the digest the pull added: every name the pull gave.
+            for name in dict.fromkeys((parts.engine_name, f"{parts.repository}@{pull.digest}")):
+                try:
+                    engine.remove_image(name)
+                except NotFound:
+                    pass
+        except Conflict:
+            print(f"kept {shown}: in use", file=out)
+            continue
+        pulled.forget(pull)
+        audit.record(settings.audit_facility, {"action": "prune", "user": "root", "image": shown,
+                                               "image_id": image["Id"], "result": "removed"})
+        print(f"removed {shown} ({image['Id'].removeprefix('sha256:')[:12]})", file=out)
