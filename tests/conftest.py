@@ -10,7 +10,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from socker import securefile
+from socker import securefile, statedir
 
 settings.register_profile("unit", deadline=None, max_examples=150)
 settings.load_profile("unit")
@@ -41,3 +41,13 @@ def pytest_terminal_summary(terminalreporter):
     if skipped:
         terminalreporter.write_line(f"WARNING: {len(skipped)} tests that need root were skipped: "
                                     f"socker's checks of file ownership went untested", yellow=True, bold=True)
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    """socker's state directory (/run/socker), in a test's own temporary directory."""
+    directory = tmp_path / "run-socker"
+    monkeypatch.setattr(statedir, "STATE_DIR", str(directory))
+    old_umask = os.umask(0o022)  # as Privileges.harden leaves it
+    yield directory
+    os.umask(old_umask)

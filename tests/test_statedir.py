@@ -13,15 +13,6 @@ NAME = "socker-1000-0123456789ab"
 pytestmark = pytest.mark.root  # root-owned directories, chown
 
 
-@pytest.fixture
-def state_dir(tmp_path, monkeypatch):
-    directory = tmp_path / "run-socker"
-    monkeypatch.setattr(statedir, "STATE_DIR", str(directory))
-    old_umask = os.umask(0o022)  # as Privileges.harden leaves it
-    yield directory
-    os.umask(old_umask)
-
-
 def test_create_makes_a_root_owned_directory_that_is_locked(state_dir):
     fd = statedir.create(NAME)
     try:

@@ -31,15 +31,6 @@ class FakePrivileges:
             self.held = False
 
 
-@pytest.fixture
-def state_dir(tmp_path, monkeypatch):
-    directory = tmp_path / "run-socker"
-    monkeypatch.setattr(statedir, "STATE_DIR", str(directory))
-    old_umask = os.umask(0o022)  # as Privileges.harden leaves it
-    yield directory
-    os.umask(old_umask)
-
-
 def write(identity, name, privileges):
     """userdb.write into a new state directory, as runner.run calls it."""
     if not os.path.isdir(statedir.path(name)):
