@@ -19,9 +19,8 @@ from .errors import SockerError
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
-_INTERRUPTING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 # What a terminal or a caller sends: a detached root child ignores all of it.
-_CALLERS_SIGNALS = (*_INTERRUPTING, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGPIPE,
+_CALLERS_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGPIPE,
                     signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 # The caller's resource limits the container inherits, by the engine's names for them (its
 # --ulimit); the engine can set every limit the kernel has but RLIMIT_RTTIME, left at its default.
@@ -137,14 +136,15 @@ class Privileges:
     def fork_root_child(self):
         """fork(); the child has every uid 0 from its first instruction, so the caller can never signal it.
 
-        Returns 0 in the child, which holds root for good and starts with SIGINT, SIGTERM, SIGHUP
-        and SIGQUIT blocked (a terminal reaches its whole process group: the child unblocks them
-        once it ignores them), and the child's pid in the caller's process, as it was.
+        Returns 0 in the child, which holds root for good and starts with every signal blocked: until
+        it has left the caller's session (`detach`), the terminal's ^C, ^\\ and ^Z reach it as they
+        reach the caller, with no permission check, and a stopped root child is one the caller has
+        parked. The child's pid in the caller's process, whose signals are as they were.
         """
         if not self.setuid:
             return os.fork()
-        # No KeyboardInterrupt between fork() and knowing the pid: a guardian nobody knows of.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTING)
+        # The caller's process blocks them too: no KeyboardInterrupt between fork() and knowing the pid.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         pid = -1
         try:
             os.seteuid(0)
@@ -168,7 +168,7 @@ def detach(*keep):
     os.setsid()
     for sig in _CALLERS_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork, ignored from now on
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork: what came is discarded
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)  # keep no pipe of the caller's open

@@ -1,6 +1,10 @@
-"""socker's own descriptor limit: as many as it may take, whatever the caller's soft limit."""
+"""Privileges: the descriptors socker takes, the caller's limits it reads, and its root children's signals."""
 
+import json
+import os
 import resource
+import signal
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,3 +47,71 @@ def test_socker_takes_the_descriptors_it_may(monkeypatch, caller, may_raise_hard
 def test_the_callers_limits_as_far_as_socker_can_tell(monkeypatch, seen, setuid, which, caller):
     monkeypatch.setattr(resource, "getrlimit", lambda w: seen)
     assert privileges._callers_limit(which, setuid) == caller
+
+
+# What a terminal sends to its whole foreground process group, a root child included until it has
+# left the caller's session; no permission check stands in the way.
+TERMINALS_SIGNALS = {signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
+                     signal.SIGHUP, signal.SIGWINCH}
+CALLER_UID = 65534
+
+
+def _in_a_setuid_process(body):
+    """Run `body(privileges, report)` in a process that is what an installed socker is to the kernel
+    (real uid a caller's, effective uid 0); returns the values it and its children `report`ed."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(read_fd)
+            os.setresuid(CALLER_UID, 0, 0)
+            body(privileges.Privileges(SimpleNamespace(uid=CALLER_UID)),
+                 lambda value: os.write(write_fd, json.dumps(value).encode() + b"\n"))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reports:
+        lines = reports.read().splitlines()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, lines
+    return [json.loads(line) for line in lines]
+
+
+def _blocked():
+    return sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+@pytest.mark.root
+def test_a_root_child_starts_with_the_terminals_signals_blocked_and_its_parent_as_it_was():
+    def body(privs, report):
+        before = _blocked()
+        pid = privs.fork_root_child()
+        if pid == 0:
+            report({"child": _blocked()})
+            os._exit(0)
+        os.waitpid(pid, 0)
+        report({"parent": _blocked(), "before": before})
+
+    child, parent = _in_a_setuid_process(body)
+    assert TERMINALS_SIGNALS <= set(child["child"])
+    assert parent["parent"] == parent["before"]
+
+
+@pytest.mark.root
+def test_a_stop_from_the_terminal_before_a_root_child_detaches_never_stops_it():
+    def body(privs, report):
+        pid = privs.fork_root_child()
+        if pid == 0:
+            os.kill(os.getpid(), signal.SIGTSTP)  # ^Z in the instant between fork and setsid
+            privileges.detach()
+            os._exit(0)
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        if os.WIFSTOPPED(status):
+            with privs.elevated():
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        report("stopped" if os.WIFSTOPPED(status) else "ran on")
+
+    assert _in_a_setuid_process(body) == ["ran on"]
