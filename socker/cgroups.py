@@ -35,6 +35,10 @@ class Placement:
     parent: str  # CgroupParent for the engine; "" outside a job (the engine's default)
     created: tuple  # directories that creating the container will add, deepest first
     limits: Limits | None = None  # the container's own limits in a job: the job's, seen from inside
+    # cgroup v2: memory.events of `parent`. Its oom_kill counts every process killed for memory
+    # below it, whichever cgroup's limit was reached: the job's, when its other processes (socker's
+    # own among them) took the rest, is one the engine does not always see as the container's.
+    oom_events: str | None = None
 
 
 def place(job, pids_default, mountinfo="/proc/self/mountinfo", root=CGROUP_ROOT):
@@ -56,7 +60,21 @@ def place(job, pids_default, mountinfo="/proc/self/mountinfo", root=CGROUP_ROOT)
     pids = smallest_limit(job, parent, "pids", "pids.max", root)
     limits = Limits(memory_bytes=memory, cpus=None, pids=pids_default if pids is None else None,
                     memory_swap_bytes=None if memory is None else -1)
-    return Placement(parent, tuple(absent_directories(roots, parent)), limits)
+    oom_events = os.path.join(root, parent.lstrip("/"), "memory.events") if job.unified else None
+    return Placement(parent, tuple(absent_directories(roots, parent)), limits, oom_events)
+
+
+def oom_kills(placement):
+    """How many processes below the container's parent were killed for memory so far; None where
+    no count exists (outside a job, on cgroup v1, where the engine's own report holds, or where the
+    job's cgroups have no memory controller). Only socker's message depends on it: never an error."""
+    if placement.oom_events is None:
+        return None
+    try:
+        with open(placement.oom_events) as f:
+            return int(dict(line.split(None, 1) for line in f if line.strip()).get("oom_kill", "0"))
+    except (OSError, ValueError):
+        return None
 
 
 def smallest_limit(job, parent, controller, filename, root=CGROUP_ROOT):

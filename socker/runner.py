@@ -12,7 +12,7 @@ import re
 import secrets
 import sys
 
-from . import hostpaths, statedir, userdb
+from . import cgroups, hostpaths, statedir, userdb
 from .errors import EngineError
 from .guardian import Guardian
 from .model import Mount
@@ -50,6 +50,7 @@ def run(launch, engine, record, identity, privileges):
                 statedir.remove(name)  # nothing is in it yet, and no guardian to tidy it
             raise
         container_id = None
+        oom_kills_before = cgroups.oom_kills(launch.placement)
         try:
             container_id = _create(launch, engine, identity, privileges)
             guardian.tell(container_id)
@@ -57,7 +58,8 @@ def run(launch, engine, record, identity, privileges):
             record.created()
             with Signals() as signals:
                 status = Session(engine, container_id, launch.spec, signals).run()
-            return status, status == 137 and bool(engine.state(container_id).get("OOMKilled"))
+            return status, status == 137 and _killed_for_memory(engine, container_id, launch.placement,
+                                                                oom_kills_before)
         finally:
             removed = False
             try:
@@ -70,6 +72,15 @@ def run(launch, engine, record, identity, privileges):
     finally:
         launch.descriptors.close()
         os.close(lock_fd)
+
+
+def _killed_for_memory(engine, container_id, placement, oom_kills_before):
+    """Whether the container's SIGKILL was the kernel's for memory: the engine says so, or the job
+    counted a kill below the container's parent while it ran (the engine misses some of those)."""
+    if engine.state(container_id).get("OOMKilled"):
+        return True
+    after = cgroups.oom_kills(placement)
+    return None not in (oom_kills_before, after) and after > oom_kills_before
 
 
 def _create(launch, engine, identity, privileges):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from socker.cgroups import absent_directories, cgroup_parent, hierarchy_roots, place, remove_if_empty
+from socker.cgroups import absent_directories, cgroup_parent, hierarchy_roots, oom_kills, place, remove_if_empty
 from socker.errors import JobError
 from socker.jobs import find_job
 from socker.model import Limits
@@ -148,3 +148,24 @@ def test_a_job_without_a_memory_limit_leaves_the_containers_unset(tmp_path):
     info.write_text(mountinfo([str(tmp_path / "unified")]))
     placement = place(find_job(f"0::{LEAF_V2}\n", UID), 64, mountinfo=str(info), root=str(tmp_path))
     assert placement.limits == Limits(memory_bytes=None, cpus=None, pids=64, memory_swap_bytes=None)
+
+
+# ---------------------------------------------------------------- OOM kills, counted by the job
+
+def test_v2_the_containers_parent_counts_its_oom_kills_whichever_limit_was_reached(tmp_path):
+    make_v2(tmp_path, LEAF_V2, {LEAF_V2: [100]})
+    parent = "/system.slice/slurmstepd.scope/job_42/step_0/user"
+    write_limits(tmp_path, parent, {"memory.events": "low 0\nhigh 0\nmax 3\noom 0\noom_kill 1\noom_group_kill 0"})
+    info = tmp_path / "mountinfo"
+    info.write_text(mountinfo([str(tmp_path / "unified")]))
+    placement = place(find_job(f"0::{LEAF_V2}\n", UID), 64, mountinfo=str(info), root=str(tmp_path))
+    assert oom_kills(placement) == 1
+    write_limits(tmp_path, parent, {"memory.events": "low 0\nhigh 0\nmax 9\noom 1\noom_kill 2\noom_group_kill 0"})
+    assert oom_kills(placement) == 2
+
+
+def test_no_count_of_oom_kills_outside_a_job_or_on_v1(tree_v1):
+    info = tree_v1 / "mountinfo"
+    info.write_text(mountinfo([str(tree_v1 / c) for c in ("memory", "cpuset", "cpu", "pids")]))
+    assert oom_kills(place(None, 64)) is None
+    assert oom_kills(place(find_job(SLURM_V1, UID), 64, mountinfo=str(info), root=str(tree_v1))) is None
