@@ -100,3 +100,15 @@ stop_daemon() {
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
 }
+
+# Daemons a script starts outlive it: they must not keep what its caller left open, such as the
+# descriptor of `flock LOCK integration/up`, which would then stay locked for as long as they run.
+close_inherited_descriptors() {
+    local fd
+    for fd in "/proc/$$/fd/"*; do
+        fd=${fd##*/}
+        if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then  # 255: the script bash is reading
+            eval "exec $fd>&-" 2>/dev/null || true
+        fi
+    done
+}
