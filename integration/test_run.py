@@ -232,6 +232,32 @@ def test_signals_reach_the_container(sig):
     assert proc.returncode == 7
 
 
+def _callers_signals(ignored=(), blocked=()):
+    """A preexec_fn: the dispositions and mask a caller may leave to what it executes (both survive exec)."""
+    def prepare():
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    return prepare
+
+
+def test_a_caller_that_ignores_child_signals_gets_the_containers_status_and_nothing_left():
+    result = socker(ALICE, "run", IMAGE, "sh", "-c", "echo ran; exit 3",
+                    preexec_fn=_callers_signals(ignored=[signal.SIGCHLD]))
+    assert (result.returncode, result.stdout, result.stderr) == (3, b"ran\n", b"")
+    assert wait_until(lambda: not socker_containers() and not any(STATE_DIR.glob("socker-*")), timeout=15)
+
+
+def test_signals_the_caller_blocked_still_reach_the_container():
+    script = 'trap "echo caught TERM; exit 7" TERM; echo ready; while :; do sleep 0.1; done'
+    proc = popen_socker(ALICE, "run", IMAGE, "sh", "-c", script, stdout=subprocess.PIPE,
+                        preexec_fn=_callers_signals(blocked=[signal.SIGTERM, signal.SIGCHLD]))
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert (out, proc.returncode) == (b"caught TERM\n", 7)
+
+
 def test_sigkill_of_socker_leaves_no_container():
     proc = popen_socker(ALICE, "run", IMAGE, "sh", "-c", "echo ready; sleep 600", stdout=subprocess.PIPE)
     assert proc.stdout.readline() == b"ready\n"

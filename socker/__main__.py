@@ -1,6 +1,7 @@
 """Entry point. The start-up order is fixed, and this is the one place errors become exit codes.
 
-1. the standard descriptors exist, so no file socker opens can become stdout;
+1. the standard descriptors exist, so no file socker opens can become stdout, and the
+   signal state the caller left across exec is undone where socker depends on it;
 2. the caller's identity is read from the kernel, root is dropped, the process
    is made non-dumpable and unable to gain privileges;
 3. the environment is copied and cleared, before anything imports `docker`;
@@ -9,6 +10,7 @@
 
 import fcntl
 import os
+import signal
 import sys
 
 from . import cli, environ, privileges
@@ -21,6 +23,7 @@ EXIT_READER_LEFT = 141  # 128 + SIGPIPE: as a program killed by it, `socker imag
 
 def main(argv=None):
     _ensure_standard_descriptors()
+    _reset_inherited_signals()
     try:
         status = _main(argv)
         sys.stdout.flush()  # here, so that a reader who left is seen in this one place
@@ -78,6 +81,13 @@ def _ensure_standard_descriptors():
         sys.stdout = open(1, "w", closefd=False)
     if sys.stderr is None:
         sys.stderr = open(2, "w", closefd=False)
+
+
+def _reset_inherited_signals():
+    # An ignored SIGCHLD survives exec and makes the kernel reap socker's children before socker
+    # waits for them; blocked signals would keep ^C and the scheduler's SIGTERM from the container.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
 def _exit_now(status):
