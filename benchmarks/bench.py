@@ -21,10 +21,10 @@ Measured, interleaved (the order of socker/docker/native rotates every iteration
   coldstart    16 simultaneous `socker run IMG true` of an image the node lacks, against
                `docker pull IMG` and then 16 simultaneous `docker run IMG true`: wall time until
                all have ended, and the pulls that reached the site registry (its access log).
-               IMG is made for the run (integration/siteregistry.py: one layer of random bytes)
-               and pushed to the harness's registry; the engine forgets it, layers and all,
-               before every repetition. The machine's load is recorded at the start and the end:
-               other work on its cores moves every figure.
+               IMG is made anew for every repetition (integration/siteregistry.py: one layer of
+               random bytes) and pushed to the harness's registry, so that the engine has nothing
+               of it. The machine's load is recorded at the start and the end: other work on its
+               cores moves every figure.
 
 Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.{md,json,png}
 (partial.* for --quick or --only).
@@ -59,6 +59,7 @@ CONFIG = Path("/etc/socker/socker.yaml")
 START_IMAGE = "socker-test/busybox:latest"
 BOWTIE_IMAGE = "socker-test/bowtie:latest"
 COLDSTART_NAME = "bench-coldstart"  # in the registry's test namespace
+COLDSTART_IMAGE = siteregistry.reference(COLDSTART_NAME)
 TOOLS = ("socker", "docker", "native")
 PARTS = ("start", "concurrency", "compute", "memory", "coldstart")
 
@@ -263,15 +264,14 @@ def pull_credentials():
 
 @contextlib.contextmanager
 def published_image(payload_mib):
-    """A new image in the harness's registry whose one layer holds `payload_mib` MiB of random bytes
-    (incompressible: a pull transfers all of it); the engine lacks it. Gone from the registry and
-    the engine after the with-block."""
+    """COLDSTART_IMAGE made anew in the harness's registry, its one layer holding `payload_mib` MiB
+    of random bytes (incompressible: a pull transfers all of it); the engine has nothing of it, not
+    even its manifest (an engine that has pulled a manifest once does not fetch it again, and the
+    registry's log would not show the pull). Gone from the registry and the engine after the block."""
     try:
         image = siteregistry.publish(COLDSTART_NAME, payload_bytes=payload_mib << 20)
-        siteregistry.remove_from_engine(image.reference)  # a name left by an interrupted run
     except (OSError, RuntimeError) as e:
         die(f"cannot publish an image to {siteregistry.HOST} (integration/registry/up): {e}")
-    note(f"coldstart: published {image.reference} ({payload_mib} MiB layer)")
     try:
         yield image.reference
     finally:
@@ -425,23 +425,23 @@ def cold_wall(commands, user, tool, image, n, docker_env):
     return time.perf_counter() - t0, errors
 
 
-def measure_coldstart(commands, user, tools, image, n, reps):
-    """Cold start (cold_wall) of each tool, interleaved; before every repetition the engine forgets
-    the image, layers and all, and the registry's access log counts what the repetition fetched."""
+def measure_coldstart(commands, user, tools, n, reps, payload_mib):
+    """Cold start (cold_wall) of each tool, interleaved, every repetition with an image of its own
+    (published_image); the registry's access log counts what each repetition fetched."""
     tools = [t for t in tools if t != "native"]
     runs = {t: [] for t in tools}
     with siteregistry.logged_in(siteregistry.PULL_USER) as docker_env:
         for i in range(reps):
             for tool in rotated(tools, i):
-                siteregistry.remove_from_engine(image)
-                log = siteregistry.AccessLog()
-                wall, errors = cold_wall(commands, user, tool, image, n, docker_env)
-                runs[tool].append({"wall_s": wall, "pulls": log.pulls(image),
-                                   "fetched_mib": round(log.blob_bytes(image) / 2**20, 1),
-                                   "failures": len(errors), "errors": errors[:3]})
+                with published_image(payload_mib) as image:
+                    log = siteregistry.AccessLog()
+                    wall, errors = cold_wall(commands, user, tool, image, n, docker_env)
+                    runs[tool].append({"wall_s": wall, "pulls": log.pulls(image),
+                                       "fetched_mib": round(log.blob_bytes(image) / 2**20, 1),
+                                       "failures": len(errors), "errors": errors[:3]})
                 note(f"coldstart {i + 1}/{reps}: {tool} {wall:.2f} s, {runs[tool][-1]['pulls']} pull(s), "
                      f"{len(errors)} failure(s)")
-    result = {"n": n, "image": image}
+    result = {"n": n, "image": COLDSTART_IMAGE}
     for tool in tools:
         walls = [r["wall_s"] for r in runs[tool]]
         result[tool] = {"runs": runs[tool], "p50_s": statistics.median(walls), "min_s": min(walls),
@@ -568,9 +568,9 @@ def coldstart_lines(c, p):
     ctools = [t for t in p["tools"] if t != "native"]
     lines = [f"## Cold start: {c['n']} simultaneous `IMG true` of an image the node lacks "
              f"(median of {p['coldstart_reps']})", "",
-             f"`{c['image']}`, pushed to the harness's registry for the run: one layer of "
-             f"{p['coldstart_payload_mib']} MiB of random bytes over busybox. Before each repetition the engine "
-             f"forgets it, layers and all. socker: {c['n']} × `socker run IMG true` at once, as the user "
+             f"`{c['image']}`, made anew and pushed to the harness's registry for every repetition: one layer "
+             f"of {p['coldstart_payload_mib']} MiB of random bytes over busybox, of which the engine has nothing. "
+             f"socker: {c['n']} × `socker run IMG true` at once, as the user "
              f"(one pulls, the others wait for it). docker: `docker pull IMG` as root, then {c['n']} × "
              "`docker run IMG true` at once. Pulls: manifest GETs in the registry's access log.", "",
              "| | p50 wall | min | max | registry pulls per repetition | MiB fetched per repetition | failures |",
@@ -790,12 +790,12 @@ def main(argv=None):
             die(f"docker run {BOWTIE_IMAGE} bowtie --version failed")
 
     with contextlib.ExitStack() as stack:
-        coldstart = stack.enter_context(published_image(params["coldstart_payload_mib"])) \
-            if "coldstart" in parts else None
+        if "coldstart" in parts:
+            siteregistry.remove_from_engine(COLDSTART_IMAGE)  # a name an interrupted run may have left
         if socker:
             present = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
-            stack.enter_context(images_allowed(user, socker, present, [coldstart] if coldstart else [],
-                                               may_edit=not args.no_config_change))
+            pulled = [COLDSTART_IMAGE] if "coldstart" in parts else []
+            stack.enter_context(images_allowed(user, socker, present, pulled, may_edit=not args.no_config_change))
             argv, env = commands.argv("socker", START_IMAGE, ["true"])
             _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
             if rc != 0:
@@ -810,9 +810,9 @@ def main(argv=None):
             res["compute"] = measure_compute(commands, user, tools, data, params["compute_reps"])
         if "memory" in parts and socker:
             res["memory"] = measure_memory(commands, user, tools, params["memory_reps"])
-        if coldstart:
-            res["coldstart"] = measure_coldstart(commands, user, tools, coldstart, params["coldstart_n"],
-                                                 params["coldstart_reps"])
+        if "coldstart" in parts:
+            res["coldstart"] = measure_coldstart(commands, user, tools, params["coldstart_n"],
+                                                 params["coldstart_reps"], params["coldstart_payload_mib"])
     res["machine"]["load_at_end"] = machine_load()
 
     out = Path(args.out)
