@@ -18,6 +18,13 @@ Measured, interleaved (the order of socker/docker/native rotates every iteration
   compute      Bowtie: align generated reads to a generated reference, best of 3
   memory       peak RSS and anonymous memory of socker and of its root-owned guardian while
                `sleep 5` runs (sampled with psutil)
+  coldstart    16 simultaneous `socker run IMG true` of an image the node lacks, against
+               `docker pull IMG` and then 16 simultaneous `docker run IMG true`: wall time until
+               all have ended, and the pulls that reached the site registry (its access log).
+               IMG is made anew for every repetition (integration/siteregistry.py: one layer of
+               random bytes) and pushed to the harness's registry, so that the engine has nothing
+               of it. The machine's load is recorded at the start and the end: other work on its
+               cores moves every figure.
 
 Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.{md,json,png}
 (partial.* for --quick or --only).
@@ -40,14 +47,21 @@ from pathlib import Path
 
 import psutil
 
+import allowlist
 import liveconfig
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+import siteregistry  # the harness's registry: publishing images, its access log, logins
+
 RESULTS = HERE / "results"
 CONFIG = Path("/etc/socker/socker.yaml")
 START_IMAGE = "socker-test/busybox:latest"
 BOWTIE_IMAGE = "socker-test/bowtie:latest"
+COLDSTART_NAME = "bench-coldstart"  # in the registry's test namespace
+COLDSTART_IMAGE = siteregistry.reference(COLDSTART_NAME)
 TOOLS = ("socker", "docker", "native")
+PARTS = ("start", "concurrency", "compute", "memory", "coldstart")
 
 
 def note(message):
@@ -157,7 +171,14 @@ def machine_info(socker):
         "socker": command_output([socker, "--version"]).splitlines()[0] if socker else "",
         "bowtie": "bowtie " + " ".join((command_output(["bowtie", "--version"]).splitlines() or [""])[0].split()[-1:]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "load_at_start": machine_load(),
     }
+
+
+def machine_load():
+    """The 1-minute load average and the qemu processes running: other work sharing the cores."""
+    qemu = sum(1 for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("qemu-system"))
+    return {"load_1m": round(os.getloadavg()[0], 2), "qemu_processes": qemu}
 
 
 def check_docker(commands, user):
@@ -176,52 +197,86 @@ def check_docker(commands, user):
 
 
 def socker_images(user, socker):
-    """{image: present?} as `socker images` shows them to the user."""
+    """{image: present, pullable or absent} as `socker images` shows them to the user."""
     out = subprocess.run(user.argv([socker, "images"]), env=user.env, cwd=user.home,
                          capture_output=True, text=True)
     if out.returncode != 0:
         die(f"socker images failed: {out.stderr.strip()}")
-    found = {}
-    for line in out.stdout.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 2:
-            found[fields[0]] = fields[1] == "yes"
-    return found
+    return allowlist.statuses(out.stdout)
 
 
 @contextlib.contextmanager
-def images_allowed(user, socker, images, may_edit):
-    """The benchmark images allow-listed in the live config for the duration of the with-block.
+def images_allowed(user, socker, present, pulled, may_edit):
+    """The benchmark's images allowed in the live config for the duration of the with-block: those
+    in `present` are on this node; those in `pulled`, which it lacks, socker may pull from the
+    harness's registry.
 
-    Those that are not get added under `images:`, and the config is restored byte for byte
-    afterwards, however the block ends (see liveconfig.replaced).
+    What the config lacks gets added (allowlist.with_entries: the images, and the registry with the
+    pull account's credentials), and the config is restored byte for byte afterwards, however the
+    block ends (see liveconfig.replaced).
     """
-    allowed = socker_images(user, socker)
-    missing = [i for i in images if i not in allowed]
-    if missing and not may_edit:
-        die(f"{', '.join(missing)} not allowed in {CONFIG}; add them or drop --no-config-change")
-    if not missing:
-        _require_present(images, allowed)
+    statuses = socker_images(user, socker)
+    missing = [i for i in present + pulled if i not in statuses]
+    unlisted = [i for i in pulled if statuses.get(i) == "absent"]  # allowed, but its registry is not listed
+    if not missing and not unlisted:
+        _require(present, pulled, statuses)
         yield
         return
-    text = CONFIG.read_bytes()
-    match = re.search(rb"^images:[ \t]*\n", text, re.M)
-    if match is None:
-        die(f"cannot add {missing} to {CONFIG}: no block-style 'images:' list")
-    added = b"".join(b"  - " + i.encode() + b"   # added by benchmarks/run, removed after\n" for i in missing)
-    with liveconfig.replaced(CONFIG, text[:match.end()] + added + text[match.end():]):
+    if not may_edit:
+        die(f"{', '.join(missing + unlisted)}: not allowed in {CONFIG}, or not from a registry it lists; "
+            "add them or drop --no-config-change")
+    registry = (siteregistry.HOST, str(siteregistry.CREDENTIALS)) if pulled else None
+    try:
+        text = allowlist.with_entries(CONFIG.read_bytes(), missing, registry)
+    except ValueError as e:
+        die(f"cannot allow {', '.join(missing + unlisted)} in {CONFIG}: {e}")
+    with pull_credentials() if pulled else contextlib.nullcontext(), liveconfig.replaced(CONFIG, text):
         try:
-            note(f"temporarily allow-listed {', '.join(missing)} in {CONFIG}")
-            _require_present(images, socker_images(user, socker))
+            note(f"temporarily allowed {', '.join(missing + unlisted)} in {CONFIG}")
+            _require(present, pulled, socker_images(user, socker))
             yield
         finally:
             note(f"restoring {CONFIG}")
 
 
-def _require_present(images, allowed):
-    absent = [i for i in images if not allowed.get(i)]
+def _require(present, pulled, statuses):
+    absent = [i for i in present if statuses.get(i) != "present"]
     if absent:
         die(f"allowed but not present on this node: {', '.join(absent)}")
+    unpullable = [i for i in pulled if statuses.get(i) != "pullable"]
+    if unpullable:
+        die(f"not pullable, or present already: {', '.join(unpullable)}")
+
+
+@contextlib.contextmanager
+def pull_credentials():
+    """The pull account's credentials file that an added registry entry names, for the with-block;
+    one that is there already is left as it is."""
+    if siteregistry.CREDENTIALS.exists():
+        yield
+        return
+    siteregistry.write_credentials()
+    try:
+        yield
+    finally:
+        siteregistry.CREDENTIALS.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def published_image(payload_mib):
+    """COLDSTART_IMAGE made anew in the harness's registry, its one layer holding `payload_mib` MiB
+    of random bytes (incompressible: a pull transfers all of it); the engine has nothing of it, not
+    even its manifest (an engine that has pulled a manifest once does not fetch it again, and the
+    registry's log would not show the pull). Gone from the registry and the engine after the block."""
+    try:
+        image = siteregistry.publish(COLDSTART_NAME, payload_bytes=payload_mib << 20)
+    except (OSError, RuntimeError) as e:
+        die(f"cannot publish an image to {siteregistry.HOST} (integration/registry/up): {e}")
+    try:
+        yield image.reference
+    finally:
+        siteregistry.remove_from_engine(image.reference)
+        siteregistry.forget(image.pinned)
 
 
 # ---------------------------------------------------------------------------- Bowtie data
@@ -322,8 +377,8 @@ def measure_start(commands, user, tools, reps, warmup):
     return result
 
 
-def concurrent_wall(commands, user, tool, n):
-    argv, env = commands.argv(tool, START_IMAGE, ["true"])
+def concurrent_wall(commands, user, tool, n, image=START_IMAGE):
+    argv, env = commands.argv(tool, image, ["true"])
     t0 = time.perf_counter()
     procs = [subprocess.Popen(argv, env=env, cwd=user.home, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(n)]
@@ -356,6 +411,46 @@ def measure_concurrency(commands, user, tools, levels, reps):
         note(f"concurrency N={n}: " + ", ".join(f"{t} {row[t]['median_s']:.2f} s" for t in tools))
         out.append(row)
     return out
+
+
+def cold_wall(commands, user, tool, image, n, docker_env):
+    """Wall time of n simultaneous `IMG true` with `tool`, from a node that lacks the image until
+    all have ended; docker's includes the `docker pull` it needs first (`docker_env`: logged in)."""
+    t0 = time.perf_counter()
+    if tool == "docker":
+        pulled = subprocess.run(["docker", "pull", image], env=docker_env, capture_output=True, text=True)
+        if pulled.returncode != 0:
+            return time.perf_counter() - t0, [f"docker pull: {pulled.stderr.strip()[-200:]}"]
+    _, errors = concurrent_wall(commands, user, tool, n, image)
+    return time.perf_counter() - t0, errors
+
+
+def measure_coldstart(commands, user, tools, n, reps, payload_mib):
+    """Cold start (cold_wall) of each tool, interleaved, every repetition with an image of its own
+    (published_image); the registry's access log counts what each repetition fetched."""
+    tools = [t for t in tools if t != "native"]
+    runs = {t: [] for t in tools}
+    with siteregistry.logged_in(siteregistry.PULL_USER) as docker_env:
+        for i in range(reps):
+            for tool in rotated(tools, i):
+                with published_image(payload_mib) as image:
+                    log = siteregistry.AccessLog()
+                    wall, errors = cold_wall(commands, user, tool, image, n, docker_env)
+                    runs[tool].append({"wall_s": wall, "pulls": log.pulls(image),
+                                       "fetched_mib": round(log.blob_bytes(image) / 2**20, 1),
+                                       "failures": len(errors), "errors": errors[:3]})
+                note(f"coldstart {i + 1}/{reps}: {tool} {wall:.2f} s, {runs[tool][-1]['pulls']} pull(s), "
+                     f"{len(errors)} failure(s)")
+    result = {"n": n, "image": COLDSTART_IMAGE}
+    for tool in tools:
+        walls = [r["wall_s"] for r in runs[tool]]
+        result[tool] = {"runs": runs[tool], "p50_s": statistics.median(walls), "min_s": min(walls),
+                        "max_s": max(walls), "pulls": [r["pulls"] for r in runs[tool]],
+                        "fetched_mib": [r["fetched_mib"] for r in runs[tool]],
+                        "failures": sum(r["failures"] for r in runs[tool])}
+    if "socker" in tools:
+        result["ratio_p50_socker_docker"] = ratio(result["socker"]["p50_s"], result["docker"]["p50_s"])
+    return result
 
 
 def measure_compute(commands, user, tools, directory, reps):
@@ -465,11 +560,40 @@ def fmt_ratio(r):
     return "–" if r is None else f"{r:.2f}×"
 
 
+def fmt_load(load):
+    return f"{load['load_1m']:.2f} ({load['qemu_processes']} qemu processes running)"
+
+
+def coldstart_lines(c, p):
+    ctools = [t for t in p["tools"] if t != "native"]
+    lines = [f"## Cold start: {c['n']} simultaneous `IMG true` of an image the node lacks "
+             f"(median of {p['coldstart_reps']})", "",
+             f"`{c['image']}`, made anew and pushed to the harness's registry for every repetition: one layer "
+             f"of {p['coldstart_payload_mib']} MiB of random bytes over busybox, of which the engine has nothing. "
+             f"socker: {c['n']} × `socker run IMG true` at once, as the user "
+             f"(one pulls, the others wait for it). docker: `docker pull IMG` as root, then {c['n']} × "
+             "`docker run IMG true` at once. Pulls: manifest GETs in the registry's access log.", "",
+             "| | p50 wall | min | max | registry pulls per repetition | MiB fetched per repetition | failures |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for t in ctools:
+        r = c[t]
+        lines.append(f"| {t} | {r['p50_s']:.2f} s | {r['min_s']:.2f} s | {r['max_s']:.2f} s | "
+                     f"{', '.join(map(str, r['pulls']))} | {', '.join(f'{x:.0f}' for x in r['fetched_mib'])} | "
+                     f"{r['failures']} |")
+    if "socker" in ctools:
+        lines += ["", f"socker / docker: p50 **{fmt_ratio(c['ratio_p50_socker_docker'])}** (target ≤ 1.10×); "
+                  f"registry pulls in socker's repetitions: **{', '.join(map(str, c['socker']['pulls']))}** "
+                  "(target: 1 each)"]
+    return lines + [""]
+
+
 def markdown(res):
     m, p = res["machine"], res["params"]
     lines = ["# socker benchmark", "",
              f"{m['date']} · {m['cpu']} · {m['cores']} cores · {m['memory_gib']} GiB · kernel {m['kernel']} · "
              f"{m['os']} · Docker {m['docker']} ({m['storage_driver']}) · {m['socker']} · {m['bowtie']}", "",
+             f"Other work on the machine: load average (1 min) {fmt_load(m['load_at_start'])} at the start, "
+             f"{fmt_load(m['load_at_end'])} at the end.", "",
              f"Mode: {'quick' if p['quick'] else 'full'}; socker as {p['user']} via setpriv; docker run as root with "
              f"`{' '.join(p['docker_prefix'])}`; native = the user's own process. Outside any batch job. "
              "Iterations interleave the tools, rotating their order.", ""]
@@ -524,6 +648,8 @@ def markdown(res):
             if key in mm:
                 lines.append(f"| {label} | {mm[key]['rss_kb'] / 1024:.1f} MiB | {mm[key]['anon_kb'] / 1024:.1f} MiB |")
         lines.append("")
+    if "coldstart" in res:
+        lines += coldstart_lines(res["coldstart"], p)
     return "\n".join(lines)
 
 
@@ -534,7 +660,9 @@ def plot(res, path):
 
     tools = res["params"]["tools"]
     colors = {"socker": "#c0392b", "docker": "#2471a3", "native": "#7f8c8d"}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    panels = 3 if "coldstart" in res else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.8))
+    ax1, ax2 = axes[:2]
     if "start" in res:
         shown = [t for t in tools if t != "native"] or tools
         data = [[x * 1000 for x in res["start"][t]["samples_s"]] for t in shown]
@@ -570,6 +698,8 @@ def plot(res, path):
         ax2.set_ylim(bottom=0)
         ax2.grid(alpha=0.3)
         ax2.legend()
+    if "coldstart" in res:
+        plot_coldstart(axes[2], res["coldstart"], [t for t in tools if t != "native"], colors)
     m = res["machine"]
     fig.suptitle(f"socker vs docker run — {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, "
                  f"Docker {m['docker']}", fontsize=9)
@@ -577,6 +707,23 @@ def plot(res, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_coldstart(ax, c, tools, colors):
+    for i, t in enumerate(tools, start=1):
+        walls = [r["wall_s"] for r in c[t]["runs"]]
+        ax.bar(i, c[t]["p50_s"], width=0.5, color=colors[t], alpha=0.35)
+        ax.scatter([i] * len(walls), walls, s=14, color=colors[t], zorder=3)
+    labels = {"socker": f"socker\n({c['n']} × socker run)", "docker": f"docker\n(pull, then {c['n']} × run)"}
+    ax.set_xticks(range(1, len(tools) + 1), [labels[t] for t in tools])
+    title = f"Cold start: {c['n']} simultaneous runs, image absent"
+    if c.get("ratio_p50_socker_docker"):
+        pulls = "/".join(map(str, sorted(set(c["socker"]["pulls"]))))
+        title += f"\n(socker / docker p50 {c['ratio_p50_socker_docker']:.2f}×; socker's pulls: {pulls})"
+    ax.set_title(title)
+    ax.set_ylabel("wall time until all ended (s)")
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
 
 
 # ---------------------------------------------------------------------------- main
@@ -589,11 +736,12 @@ def parse_args(argv):
     ap.add_argument("--user", default="socker-alice", help="the unprivileged user socker runs as")
     ap.add_argument("--socker", default="/usr/local/bin/socker", help="the installed setuid socker")
     ap.add_argument("--no-socker", action="store_true", help="docker and native only")
-    ap.add_argument("--only", default="start,concurrency,compute,memory",
-                    help="comma-separated parts to run (default: all)")
+    ap.add_argument("--only", default=",".join(PARTS),
+                    help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
     ap.add_argument("--data", default=None, help="Bowtie data directory (default /scratch/USER/bench)")
     ap.add_argument("--no-config-change", action="store_true",
-                    help="never add the benchmark images to the allow-list temporarily")
+                    help="never change the live config temporarily (to allow the benchmark's images "
+                         "and list the harness's registry)")
     ap.add_argument("--out", default=str(RESULTS), help="results directory (default benchmarks/results)")
     return ap.parse_args(argv)
 
@@ -606,7 +754,7 @@ def main(argv=None):
         if shutil.which(tool) is None:
             die(f"{tool} not found" + (" (apt-get install bowtie)" if tool.startswith("bowtie") else ""))
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    unknown = parts - {"start", "concurrency", "compute", "memory"}
+    unknown = parts - set(PARTS)
     if unknown:
         die(f"unknown part(s) {', '.join(sorted(unknown))}")
     user = User(args.user)
@@ -623,6 +771,7 @@ def main(argv=None):
         "ref_bp": 300_000 if quick else 1_500_000, "reads": 20_000 if quick else 200_000, "read_len": 50,
         "read_copies": 1 if quick else 20,
         "seed": 20171, "start_image": START_IMAGE, "bowtie_image": BOWTIE_IMAGE,
+        "coldstart_n": 16, "coldstart_reps": 1 if quick else 5, "coldstart_payload_mib": 16 if quick else 128,
     }
     commands = Commands(user, socker)
     params["docker_prefix"] = commands.docker_prefix
@@ -641,9 +790,12 @@ def main(argv=None):
             die(f"docker run {BOWTIE_IMAGE} bowtie --version failed")
 
     with contextlib.ExitStack() as stack:
+        if "coldstart" in parts:
+            siteregistry.remove_from_engine(COLDSTART_IMAGE)  # a name an interrupted run may have left
         if socker:
-            needed = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
-            stack.enter_context(images_allowed(user, socker, needed, may_edit=not args.no_config_change))
+            present = [START_IMAGE] + ([BOWTIE_IMAGE] if "compute" in parts else [])
+            pulled = [COLDSTART_IMAGE] if "coldstart" in parts else []
+            stack.enter_context(images_allowed(user, socker, present, pulled, may_edit=not args.no_config_change))
             argv, env = commands.argv("socker", START_IMAGE, ["true"])
             _, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
             if rc != 0:
@@ -658,12 +810,16 @@ def main(argv=None):
             res["compute"] = measure_compute(commands, user, tools, data, params["compute_reps"])
         if "memory" in parts and socker:
             res["memory"] = measure_memory(commands, user, tools, params["memory_reps"])
+        if "coldstart" in parts:
+            res["coldstart"] = measure_coldstart(commands, user, tools, params["coldstart_n"],
+                                                 params["coldstart_reps"], params["coldstart_payload_mib"])
+    res["machine"]["load_at_end"] = machine_load()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(res)
     # A smoke run or a partial one must not replace the figures the README quotes.
-    stem = "latest" if not quick and parts == {"start", "concurrency", "compute", "memory"} else "partial"
+    stem = "latest" if not quick and parts == set(PARTS) else "partial"
     (out / f"{stem}.md").write_text(text + "\n")
     (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     try:

@@ -80,9 +80,8 @@ def cgroups():
 @pytest.fixture
 def credentials():
     """The pull account's credentials file, as an administrator installs it."""
-    secret = siteregistry.password(siteregistry.PULL_USER)
     path = siteregistry.CREDENTIALS
-    siteregistry.write_root_file(path, f"username: {siteregistry.PULL_USER}\npassword: {secret}\n", 0o600)
+    siteregistry.write_credentials(path)
     yield path
     path.unlink(missing_ok=True)
 

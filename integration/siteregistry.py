@@ -76,6 +76,11 @@ def write_root_file(path, text, mode):
     os.chmod(path, mode)
 
 
+def write_credentials(path=CREDENTIALS):
+    """The pull account's credentials file, as an administrator installs it for socker."""
+    write_root_file(path, f"username: {PULL_USER}\npassword: {password(PULL_USER)}\n", 0o600)
+
+
 def present(name):
     """Whether the engine has an image by this name."""
     return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
@@ -106,8 +111,9 @@ def repository_of(ref):
 
 # ------------------------------------------------------------------ the access log
 
-_REQUEST = re.compile(r'"(?P<method>[A-Z]+) (?P<path>/v2/\S*) HTTP/[0-9.]+" (?P<status>[0-9]{3}) ')
+_REQUEST = re.compile(r'"(?P<method>[A-Z]+) (?P<path>/v2/\S*) HTTP/[0-9.]+" (?P<status>[0-9]{3}) (?P<bytes>[0-9]+) ')
 _MANIFEST = re.compile(r"/v2/(?P<repository>.+)/manifests/(?P<reference>[^/?]+)\Z")
+_BLOB = re.compile(r"/v2/(?P<repository>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})\Z")
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,18 @@ class AccessLog:
         """How many times images (of `repository`) were pulled since the mark: manifest GETs."""
         return sum(1 for r in self.manifest_requests(repository) if r.method == "GET")
 
+    def blob_bytes(self, repository):
+        """How many bytes of the blobs (layers and configs) of `repository` the registry sent since
+        the mark: what the pulls transferred."""
+        repository = repository_of(repository).removeprefix(f"{self.host}/")
+        sent = 0
+        for line in self.lines():
+            request = _REQUEST.search(line)
+            blob = request and request["method"] == "GET" and _BLOB.match(request["path"])
+            if blob and blob["repository"] == repository:
+                sent += int(request["bytes"])
+        return sent
+
 
 # ------------------------------------------------------------------ the engine and the registry
 
@@ -180,15 +198,22 @@ def remove_from_engine(ref):
             docker("rmi", name)  # removing a tag may have taken its digest with it
 
 
+@contextmanager
+def logged_in(account, host=HOST):
+    """The environment of a docker CLI logged in to `host` as `account` (PUSH_USER or PULL_USER), in
+    a configuration of its own that lives as long as the with-block."""
+    with tempfile.TemporaryDirectory() as config:
+        env = {**os.environ, "DOCKER_CONFIG": config}
+        docker("login", "--username", account, "--password-stdin", host, env=env, input=password(account))
+        yield env
+
+
 def push(source, target):
     """Push local image `source` to the registry as `target` (HOST/PATH:TAG) with the push account;
     over an existing tag this moves the tag. Returns the manifest's digest. What the engine calls
     `target` afterwards is what it called so before: nothing, or the image it had pulled."""
     before = _local_id(target)
-    with tempfile.TemporaryDirectory() as config:
-        env = {**os.environ, "DOCKER_CONFIG": config}
-        docker("login", "--username", PUSH_USER, "--password-stdin", target.split("/")[0],
-               env=env, input=password(PUSH_USER))
+    with logged_in(PUSH_USER, target.split("/")[0]) as env:
         docker("tag", source, target)
         output = docker("push", target, env=env)
     if before is None:
