@@ -303,6 +303,17 @@ def test_audit_record_for_a_refusal():
     assert "result=refused" in line and f"user={ALICE}" in line
 
 
+@pytest.mark.parametrize("arguments", [["run", "--privileged", IMAGE], ["run", "--cap-add=SYS_ADMIN", IMAGE],
+                                       ["frobnicate"]])
+def test_audit_record_for_arguments_refused_before_any_request(arguments):
+    marker = unique()
+    result = socker(ALICE, *arguments, "echo", marker)
+    assert result.returncode == 125
+    assert not socker_containers()
+    [line] = wait_for_audit(marker)
+    assert "result=refused" in line and f"user={ALICE}" in line and "reason=" in line
+
+
 def test_images_lists_what_is_allowed_and_present():
     result = socker(ALICE, "images")
     assert result.returncode == 0, result.stderr

@@ -52,12 +52,31 @@ def _main(argv):
     if privs.setuid and not (sys.flags.ignore_environment and sys.flags.isolated):
         raise SockerError("this socker binary's interpreter reads the environment: "
                           "it must not be installed setuid (rebuild with packaging/build)")
-    invocation = cli.parse(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        invocation = cli.parse(arguments)
+    except SockerError as e:
+        _record_refused_arguments(identity, privs, arguments, e)
+        raise
     if isinstance(invocation.action, cli.HelpRequest):
         print(invocation.action.text, end="")
         return 0
     from . import commands  # imports docker: only now that the environment is clean
     return commands.dispatch(invocation.action, commands.Context(identity, privs, caller_env, invocation.verbose))
+
+
+def _record_refused_arguments(identity, privs, arguments, error):
+    """Arguments refused before they make a request are recorded too: a caller trying engine options
+    (--privileged) is what an administrator wants to see. The configuration names the facility; one
+    that cannot be read leaves the default."""
+    from . import audit, config  # here: reading the configuration needs the environment cleared first
+    record = audit.Record(action="arguments", user=identity.name, uid=identity.uid, command=list(arguments))
+    try:
+        with privs.elevated():
+            record.facility = config.load().audit_facility
+    except SockerError:
+        pass
+    record.refused(str(error))
 
 
 def _one_line(message):
