@@ -6,7 +6,7 @@ TEST_VENV := build/test-venv
 # wherever the checkout lies (/tmp, say, is everyone's).
 UNIT_TMP := /run/socker-unit-tests/pytest
 
-.PHONY: demo check check-v2 lint up build install rpm unit integration clean
+.PHONY: demo check check-v2 check-cluster lint up build install rpm unit integration clean
 
 demo: install
 	@echo "== socker run as socker-alice, outside any job"
@@ -52,12 +52,18 @@ unit: $(TEST_VENV)/ready
 	$(TEST_VENV)/bin/python -m pytest -q -rs tests --basetemp=$(UNIT_TMP)
 
 integration: $(TEST_VENV)/ready
-	$(TEST_VENV)/bin/python -m pytest -q integration --ignore=integration/vm --basetemp=build/pytest-integration
+	$(TEST_VENV)/bin/python -m pytest -q integration --ignore=integration/vm --ignore=integration/cluster --basetemp=build/pytest-integration
 
 # The Slurm confinement tests on cgroup v2, in a throw-away qemu guest (see README, Tests).
 check-v2: build
 	integration/vm/build
 	integration/vm/run
+
+# socker on a two-node Slurm cluster of qemu guests, with MPI between them and images from the
+# site registry (see README, Tests).
+check-cluster: build up
+	integration/vm/build
+	integration/cluster/run
 
 clean:
 	rm -rf build
