@@ -6,14 +6,16 @@ would, repeated, exhaust fs.mount-max for the whole node.
 """
 
 import os
+import random
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from helpers import ALICE, IMAGE, SOCKER, STATE_DIR, popen_socker, refused, run_as, socker, socker_containers, \
-    user, wait_until
+from helpers import ALICE, BOB, IMAGE, SOCKER, STATE_DIR, docker, popen_socker, refused, run_as, socker, \
+    socker_containers, user, wait_until
 
 MAX_VOLUMES = 64  # README, "socker run": the documented cap on -v
 
@@ -106,3 +108,32 @@ def test_the_sweep_leaves_a_live_run_alone(leak_dir):
     finally:
         run.send_signal(signal.SIGTERM)
         run.wait(30)
+
+
+def test_an_interrupt_while_the_engine_creates_the_container_leaves_no_container():
+    # ^C while the create request is in flight: socker never learns the container's ID, and the
+    # engine, asked to remove it by name, does not know it yet.
+    uid = user(ALICE).pw_uid
+    rounds = random.Random(7)
+    for _ in range(40):
+        proc = popen_socker(ALICE, "run", IMAGE, "true", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: proc.poll() is not None or any(STATE_DIR.glob(f"socker-{uid}-*")),
+                   timeout=15, interval=0.001)
+        time.sleep(rounds.uniform(0, 0.012))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert wait_until(lambda: not socker_containers(), timeout=30), docker("ps", "-a")
+
+
+def test_another_user_can_neither_list_nor_lock_a_runs_state():
+    proc = popen_socker(ALICE, "run", IMAGE, "sh", "-c", "echo ready; sleep 60", stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        [state] = STATE_DIR.glob(f"socker-{user(ALICE).pw_uid}-*")
+        assert run_as(BOB, ["ls", str(STATE_DIR)]).returncode != 0
+        locked = run_as(BOB, ["flock", "-n", "-s", str(state), "true"])
+        assert locked.returncode != 0 and b"Permission denied" in locked.stderr, locked
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

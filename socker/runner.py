@@ -13,7 +13,7 @@ import secrets
 import sys
 
 from . import cgroups, hostpaths, statedir, userdb
-from .errors import EngineError
+from .errors import EngineError, SockerError, TimedOut
 from .guardian import Guardian
 from .model import Mount
 from .session import Session, Signals, terminal_size
@@ -50,9 +50,14 @@ def run(launch, engine, record, identity, privileges):
                 statedir.remove(name)  # nothing is in it yet, and no guardian to tidy it
             raise
         container_id = None
+        may_exist = True  # until the create's outcome is known
         oom_kills_before = cgroups.oom_kills(launch.placement)
         try:
-            container_id = _create(launch, engine, identity, privileges)
+            try:
+                container_id = _create(launch, engine, identity, privileges)
+            except SockerError as e:
+                may_exist = isinstance(e, TimedOut)  # socker's own failure, or the engine's answer: no container
+                raise
             guardian.tell(container_id)
             record.note(container=container_id[:12])
             record.created()
@@ -63,7 +68,9 @@ def run(launch, engine, record, identity, privileges):
         finally:
             removed = False
             try:
-                removed = engine.remove(container_id or name) or True
+                # Not found by name alone may mean not created yet (interrupted during the create):
+                # then the guardian looks for it until the engine is done.
+                removed = engine.remove(container_id or name) or container_id is not None or not may_exist
             except EngineError:
                 pass  # the guardian tries again
             if guardian.release(removed) is False:
