@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from . import imageref, policy, puller, securefile
+from . import imageref, policy, puller, securefile, statedir
 from .errors import EngineError, PolicyError, SockerError
 from .progress import PullProgress
 
@@ -107,7 +107,7 @@ class _Lock:
         filename = hashlib.sha256(reference.encode()).hexdigest()
         with privileges.elevated():
             try:
-                securefile.root_directory(os.path.dirname(LOCK_DIRECTORY), 0o755)
+                securefile.root_directory(os.path.dirname(LOCK_DIRECTORY), statedir.MODE)
                 securefile.root_directory(LOCK_DIRECTORY, 0o700)
                 self.fd = os.open(os.path.join(LOCK_DIRECTORY, filename),
                                   os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

@@ -98,7 +98,8 @@ def _require_trusted(fd, shown, kind, secret=False):
 
 def root_directory(path, mode):
     """Make the directory `path` (root's, with `mode`) unless it exists; either way it must be a
-    directory of root's that no one else may write. Needs root."""
+    directory of root's that no one else may write, and it keeps no permission beyond `mode`
+    (one made by an earlier version may have had more). Needs root."""
     try:
         os.mkdir(path, mode)
         # Only the effective uid is raised: a new directory has the caller's group.
@@ -108,3 +109,9 @@ def root_directory(path, mode):
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or problem(st, "directory"):
         raise SockerError(f"{path} is not a root-owned directory writable only by root")
+    if stat.S_IMODE(st.st_mode) & ~mode:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) & mode)
+        finally:
+            os.close(fd)

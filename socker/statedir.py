@@ -23,6 +23,9 @@ _FILES = ("passwd", "group")
 MOUNTS = "mounts"
 _AT_FDCWD, _RENAME_NOREPLACE = -100, 1
 _libc = ctypes.CDLL(None, use_errno=True)
+# Searchable, not readable: no other user may list the runs, watch them, or open a run's directory
+# to flock it (which would fail that run's start, or keep its state from the sweep).
+MODE = 0o711
 
 
 def path(name):
@@ -33,9 +36,9 @@ def path(name):
 def create(name):
     """Make the state directory of run `name`, locked; returns the descriptor that holds the lock."""
     try:
-        securefile.root_directory(STATE_DIR, 0o755)
+        securefile.root_directory(STATE_DIR, MODE)
         unnamed = os.path.join(STATE_DIR, UNNAMED + name)
-        os.mkdir(unnamed, 0o755)
+        os.mkdir(unnamed, MODE)
         try:
             fd = os.open(unnamed, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:

@@ -18,7 +18,7 @@ def test_create_makes_a_root_owned_directory_that_is_locked(state_dir):
     try:
         for path in (state_dir, state_dir / NAME):
             st = os.lstat(path)
-            assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o755 and (st.st_uid, st.st_gid) == (0, 0)
+            assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == statedir.MODE and (st.st_uid, st.st_gid) == (0, 0)
         assert os.listdir(state_dir) == [NAME]  # no unnamed directory is left
         assert statedir.stale() == {}  # held: not stale
     finally:
