@@ -175,4 +175,12 @@ def detach(*keep):
     kept = sorted({*keep, 2})
     for low, high in zip(kept, kept[1:] + [os.sysconf("SC_OPEN_MAX")]):
         os.closerange(low + 1, high)
+    # Then those above the limit, where a caller may leave one: listing them takes a descriptor,
+    # which the limit may have had no room for before.
+    for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+        if fd not in kept and fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # listdir's own, closed already
     os.chdir("/")  # keep no directory of the caller's busy

@@ -115,3 +115,28 @@ def test_a_stop_from_the_terminal_before_a_root_child_detaches_never_stops_it():
         report("stopped" if os.WIFSTOPPED(status) else "ran on")
 
     assert _in_a_setuid_process(body) == ["ran on"]
+
+
+def _is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.root
+def test_a_detached_root_child_keeps_no_descriptor_of_the_callers_even_above_its_limit():
+    def body(privs, report):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+        os.dup2(0, 2000)  # a caller's descriptor far up...
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # ...then a limit below it
+        pid = privs.fork_root_child()
+        if pid == 0:
+            kept = os.open("/dev/null", os.O_RDONLY)
+            privileges.detach(kept)
+            os._exit(0 if _is_open(kept) and not _is_open(2000) else 1)  # the report pipe is closed too
+        _, status = os.waitpid(pid, 0)
+        report(os.waitstatus_to_exitcode(status))
+
+    assert _in_a_setuid_process(body) == [0]
