@@ -20,8 +20,8 @@ from .errors import SockerError
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 # What a terminal or a caller sends: a detached root child ignores all of it.
-_CALLERS_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGPIPE,
-                    signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+_CALLERS_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+                    signal.SIGWINCH, signal.SIGPIPE, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 # The caller's resource limits the container inherits, by the engine's names for them (its
 # --ulimit); the engine can set every limit the kernel has but RLIMIT_RTTIME, left at its default.
 _RLIMIT_LOCKS = 10  # Linux's; Python's resource module does not name it
