@@ -8,6 +8,7 @@ asked for; the registry behind it is imaginary.
 import base64
 import json
 import os
+import socket
 import socketserver
 import sys
 import threading
@@ -31,15 +32,21 @@ DIGEST = "sha256:" + "ef" * 32
 IMAGE_ID = "sha256:" + "12" * 32
 
 
+# The most sockers a test starts at once: each may connect before the engine accepts any.
+AT_ONCE = 8
+
+
 class FakeEngine(socketserver.ThreadingUnixStreamServer):
     """Has the image once a pull of it ended; a pull takes `seconds` and fails with `failure` if given."""
     daemon_threads = True
+    request_queue_size = 4 * AT_ONCE  # socketserver's default of 5 refuses the 6th connection waiting
 
-    def __init__(self, path, seconds=0.0, failure=None):
+    def __init__(self, path, seconds=0.0, failure=None, serving=True):
         self.seconds, self.failure = seconds, failure
         self.pulls, self.has_image = [], False
         super().__init__(path, _Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        if serving:
+            threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -172,14 +179,28 @@ def test_a_pinned_reference_is_pulled_by_its_digest(node, tmp_path):
     assert engine.pulls == [(f"{REGISTRY}/bio/bowtie", DIGEST, None)]
 
 
+def test_the_fake_engine_queues_every_socker_of_a_test_before_it_accepts_one(tmp_path):
+    engine = FakeEngine(str(tmp_path / "engine.sock"), serving=False)
+    # Each socker may have two connections open: its own and its puller's.
+    clients = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2 * AT_ONCE)]
+    try:
+        for client in clients:
+            client.setblocking(False)  # as requests' sockets with a time-out: a full queue is EAGAIN
+            client.connect(engine.server_address)
+    finally:
+        for client in clients:
+            client.close()
+        engine.server_close()
+
+
 def test_many_sockers_at_once_pull_once_and_the_others_say_they_wait(node, tmp_path):
     engine = FakeEngine(str(tmp_path / "engine.sock"), seconds=1.5)
-    results = in_processes(8, settings_for(engine.server_address))
-    assert [status for status, _ in results] == [0] * 8
+    results = in_processes(AT_ONCE, settings_for(engine.server_address))
+    assert [status for status, _ in results] == [0] * AT_ONCE
     assert len(engine.pulls) == 1
     said = sorted(text for _, text in results)
     assert sum(text.startswith(f"socker: pulling {REFERENCE}\n") for text in said) == 1
-    assert said.count(f"socker: waiting for another socker to pull {REFERENCE}\n") == 7
+    assert said.count(f"socker: waiting for another socker to pull {REFERENCE}\n") == AT_ONCE - 1
 
 
 def test_the_waiting_sockers_give_the_reason_a_pull_failed_and_do_not_try_again(node, tmp_path):
