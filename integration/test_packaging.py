@@ -131,6 +131,33 @@ class Runs:
         return [r for r in self.results if r[1] != 0]
 
 
+class Watch:
+    """Another process that looks for `path` as fast as it can until stopped: it sees a moment in
+    which nothing stands there, where a socker starting then may miss it only now and then."""
+
+    LOOP = ("import os, sys, threading\n"
+            "stop = threading.Event()\n"
+            "threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()\n"
+            "looks = misses = 0\n"
+            "while not stop.is_set():\n"
+            "    looks += 1\n"
+            "    misses += not os.path.exists(sys.argv[1])\n"
+            "print(looks, misses)\n")
+
+    def __init__(self, path):
+        self.path = path
+        self.looks = self.misses = None
+
+    def __enter__(self):
+        self._process = subprocess.Popen(["python3", "-c", self.LOOP, str(self.path)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc):
+        out, _ = self._process.communicate("", timeout=60)
+        self.looks, self.misses = map(int, out.split())
+
+
 def test_no_run_fails_while_install_switches_builds(other_build):
     install()
     switches = [other_build, BUILT] * 3
@@ -165,10 +192,11 @@ def test_the_layout_of_earlier_installs_is_switched_without_a_gap(other_build):
     install()
     os.unlink(LIBLINK)
     shutil.copytree(build_directory(BUILT), LIBLINK, symlinks=True)
-    with Runs() as runs:
+    with Runs() as runs, Watch(LIBLINK / "socker") as watch:
         time.sleep(0.5)
         install(other_build)
         time.sleep(0.5)
     assert runs.failures() == []
+    assert watch.looks > 1000 and watch.misses == 0, f"{watch.misses} of {watch.looks} looks found nothing"
     assert os.readlink(LIBLINK) == build_directory(other_build).name
     assert os.readlink(SOCKER) == str(LIBLINK / "socker")
