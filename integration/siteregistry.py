@@ -7,6 +7,7 @@ a HEAD of its manifest and pulls with a GET of the manifest by digest, or pulls 
 that GET alone: one pull is one manifest GET.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -42,6 +43,7 @@ OTHER_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['OTHER_PORT']}"  # not list
 SLOW_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['SLOW_PORT']}"  # while a Throttle runs
 SILENT_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['SILENT_PORT']}"  # while a SilentServer runs
 CLOSED_HOST = f"{SETTINGS['REGISTRY_HOST']}:{SETTINGS['CLOSED_PORT']}"  # nothing listens
+PLAIN_HOST = SETTINGS["PLAIN_HOST"]  # a name of 127.0.0.1, which the engine reaches without verified TLS
 NAMESPACE = SETTINGS["NAMESPACE"]
 PULL_USER, PUSH_USER = SETTINGS["PULL_USER"], SETTINGS["PUSH_USER"]
 ETC = Path(SETTINGS["REGISTRY_ETC"])
@@ -274,29 +276,45 @@ def serving_instead(pinned, other):
         target.write_bytes(original)
 
 
-def make_image(payload_bytes=0):
+def make_image(payload_bytes=0, layers=1):
     """A new local image: BASE_IMAGE's files in one layer of its own, plus UNIQUE_FILE holding a
     token and, if asked, a file of `payload_bytes` random bytes (/payload), so that pulling it
-    downloads and unpacks that much. Returns (local tag, token)."""
+    downloads and unpacks that much; then `layers - 1` layers of one small file each, so that a
+    pull reports on that many layers. Returns (local tag, token)."""
     token = secrets.token_hex(8)
-    base = json.loads(docker("image", "inspect", BASE_IMAGE))[0]["Config"]
-    changes = [f"CMD {json.dumps(base['Cmd'])}", *(f"ENV {variable}" for variable in base.get("Env") or [])]
+    base = json.loads(docker("image", "inspect", BASE_IMAGE))[0]
+    tag = f"socker-test/made:{token}"
     with tempfile.TemporaryDirectory() as work:
         saved = Path(work) / "base.tar"
         docker("save", "-o", str(saved), BASE_IMAGE)
-        rootfs = Path(work) / "rootfs.tar"
-        with tarfile.open(saved) as image, tarfile.open(rootfs, "w") as out:
-            layers = json.load(image.extractfile("manifest.json"))[0]["Layers"]
-            assert len(layers) == 1, layers  # images/build makes one-layer images
-            with tarfile.open(fileobj=image.extractfile(layers[0])) as layer:
+        first = Path(work) / "layer0.tar"
+        with tarfile.open(saved) as image, tarfile.open(first, "w") as out:
+            base_layers = json.load(image.extractfile("manifest.json"))[0]["Layers"]
+            assert len(base_layers) == 1, base_layers  # images/build makes one-layer images
+            with tarfile.open(fileobj=image.extractfile(base_layers[0])) as layer:
                 for member in layer:
                     out.addfile(member, layer.extractfile(member) if member.isfile() else None)
             _add_file(out, UNIQUE_FILE, f"{token}\n".encode())
             if payload_bytes:
                 _add_file(out, "/payload", os.urandom(payload_bytes))
-        tag = f"socker-test/made:{token}"
-        arguments = [argument for change in changes for argument in ("-c", change)]
-        docker("import", *arguments, "-c", f"LABEL org.socker.test.made={token}", str(rootfs), tag)
+        files = [first]
+        for n in range(1, layers):
+            files.append(Path(work) / f"layer{n}.tar")
+            with tarfile.open(files[-1], "w") as out:
+                _add_file(out, f"/layers/{n}", f"{token} {n}\n".encode())
+        config = {"architecture": base["Architecture"], "os": base["Os"],
+                  "config": {"Cmd": base["Config"]["Cmd"], "Env": base["Config"].get("Env") or [],
+                             "Labels": {"org.socker.test.made": token}},
+                  "rootfs": {"type": "layers",
+                             "diff_ids": [f"sha256:{hashlib.sha256(f.read_bytes()).hexdigest()}" for f in files]}}
+        archive = Path(work) / "image.tar"
+        with tarfile.open(archive, "w") as out:
+            _add_file(out, "config.json", json.dumps(config).encode())
+            _add_file(out, "manifest.json", json.dumps([{"Config": "config.json", "RepoTags": [tag],
+                                                         "Layers": [f.name for f in files]}]).encode())
+            for f in files:
+                out.add(f, arcname=f.name)
+        docker("load", "-i", str(archive))
     return tag, token
 
 
@@ -326,10 +344,10 @@ class Published:
         return f"{self.reference.rsplit(':', 1)[0]}@{self.digest}"
 
 
-def publish(name, tag="latest", payload_bytes=0, host=HOST, namespace=NAMESPACE):
+def publish(name, tag="latest", payload_bytes=0, host=HOST, namespace=NAMESPACE, layers=1):
     """Make a new image (make_image) and push it as HOST/NAMESPACE/NAME:TAG; the engine keeps
     nothing of the new image, so that the next pull of it fetches all of it."""
-    local, token = make_image(payload_bytes)
+    local, token = make_image(payload_bytes, layers)
     target = reference(name, tag, host, namespace)
     digest = push(local, target)
     docker("rmi", local)

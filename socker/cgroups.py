@@ -64,6 +64,18 @@ def place(job, pids_default, mountinfo="/proc/self/mountinfo", root=CGROUP_ROOT)
     return Placement(parent, tuple(absent_directories(roots, parent)), limits, oom_events)
 
 
+def leave_job(job, root=CGROUP_ROOT):
+    """Move this process out of `job`'s cgroups, to the top of each hierarchy it is in there: a root
+    child that works for the whole node (the puller) must be neither frozen, nor signalled, nor
+    ended with the job. Only the job's cgroups are left: the scheduler's alone. Needs root."""
+    for hierarchy in [root] if job.unified else [os.path.join(root, controller) for controller in job.cgroups]:
+        try:
+            with open(os.path.join(hierarchy, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            raise JobError(f"cannot leave the job's cgroups ({hierarchy}): {e.strerror}") from e
+
+
 def oom_kills(placement):
     """How many processes below the container's parent were killed for memory so far; None where
     no count exists (outside a job, on cgroup v1, where the engine's own report holds, or where the

@@ -6,12 +6,12 @@ import shlex
 import stat
 import sys
 
-from . import (__version__, audit, cgroups, config, guardian, hostpaths, imageref, jobs, policy, prune, pulls, runner,
-               securefile, statedir)
+from . import (__version__, audit, cgroups, config, guardian, hostpaths, imageref, jobs, policy, prune, pulled,
+               pulllock, pulls, registrytrust, runner, securefile, statedir)
 from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
                   VersionRequest)
 from .engine import Engine
-from .errors import PolicyError, SockerError
+from .errors import EngineError, PolicyError, SockerError
 
 
 class Context:
@@ -131,7 +131,8 @@ def sweep(context):
             audit.record(settings.audit_facility, {"action": "sweep", "container": name, "result": "removed"})
     for problem in problems:
         print(f"socker: {problem}", file=sys.stderr)
-    print(f"socker sweep: removed {removed} stale run(s)")
+    print(f"socker sweep: removed {removed} stale run(s), {pulllock.sweep()} pull lock(s) no one held and "
+          f"{pulled.sweep()} half-written pull record(s)")
     return 1 if problems else 0
 
 
@@ -227,6 +228,7 @@ def config_check(request, context):
                 problems += _registry_problems(settings)
         else:
             problems += _registry_problems(settings)
+        problems += _unverified_registries(settings, Engine(settings.socket, context.privileges))
     for problem in problems:
         print(f"socker: {problem}")
     print(f"config check: {len(problems)} problem(s)" if problems else "config check: ok")
@@ -267,6 +269,16 @@ def _registry_problems(settings):
             except SockerError as e:
                 problems.append(f"registry {registry.host}: the engine must trust its CA {registry.ca}: {e}")
     return problems
+
+
+def _unverified_registries(settings, engine):
+    """The listed registries, not called insecure, that the engine reaches without verified TLS."""
+    try:
+        engines_view = engine.registry_config()
+    except EngineError as e:
+        return [f"cannot ask the engine which registries it reaches without verified TLS: {e}"]
+    return [config.unverified_registry(registry.host) for registry in settings.registries
+            if not registry.insecure and registrytrust.reached_without_verified_tls(registry.host, engines_view)]
 
 
 def _distribution_problems():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import audit, imageref, securefile
+from . import audit, imageref, registrytrust, securefile
 from .errors import ConfigError
 from .model import Limits
 
@@ -39,6 +39,7 @@ class Registry:
     credentials: str | None  # the root-only file with the account socker pulls with
     ca: str | None  # the certificate of the CA that signs the registry's; the engine must trust it
     timeout: int  # seconds a pull may go without a word from the engine
+    insecure: bool = False  # the admin knows the engine reaches it without verified TLS; no credentials
 
 
 DEFAULT_PULL_TIMEOUT = 60
@@ -235,16 +236,30 @@ def _image(value, key, registry_hosts):
 
 
 def _registry(value, key):
-    section = _mapping(value, key, required={"host"}, optional={"credentials", "ca", "timeout"})
+    section = _mapping(value, key, required={"host"}, optional={"credentials", "ca", "timeout", "insecure"})
     host = _string(section["host"], f"{key}.host")
     if not imageref.is_registry(host):
         raise _Invalid(f"{key}.host", f"must be a registry's host[:port] as image references name it, not {host!r}")
     timeout = section.get("timeout", DEFAULT_PULL_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 3600:
         raise _Invalid(f"{key}.timeout", "must be a whole number of seconds from 1 to 3600")
+    insecure = section.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise _Invalid(f"{key}.insecure", "must be true or false")
     credentials, ca = (_absolute_path(section[name], f"{key}.{name}") if name in section else None
                        for name in ("credentials", "ca"))
-    return Registry(host=host, credentials=credentials, ca=ca, timeout=timeout)
+    if insecure and credentials:
+        raise _Invalid(key, "an insecure registry gets no credentials: whoever listens on its port would read them")
+    if not insecure and registrytrust.reached_without_verified_tls(host, registrytrust.ENGINE_DEFAULTS,
+                                                                   registrytrust.without_dns):
+        raise _Invalid(key, unverified_registry(host))
+    return Registry(host=host, credentials=credentials, ca=ca, timeout=timeout, insecure=insecure)
+
+
+def unverified_registry(host):
+    """What is wrong with a registry the engine reaches without verified TLS that is not called insecure."""
+    return (f"registry {host}: the engine reaches it without verified TLS (plain HTTP, or a certificate it does "
+            "not check); list it with insecure: true and no credentials if that is meant")
 
 
 def _site_mount(value, key):

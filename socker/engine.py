@@ -74,6 +74,11 @@ class Engine:
     def version(self):
         return self._call("engine version", "version", api_version=False)
 
+    def registry_config(self):
+        """The engine's registry settings (RegistryConfig of GET /info): which registries it reaches
+        without verified TLS."""
+        return self._call("engine info", "info").get("RegistryConfig") or {}
+
     def image(self, reference):
         """The local image `reference` as the engine describes it, or None if this node does not have it."""
         try:

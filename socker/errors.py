@@ -57,5 +57,9 @@ class DiskFull(EngineError):
     """The engine ran out of disk space."""
 
 
+class PullStalled(EngineError):
+    """The pull another socker holds the node's lock for made no progress in the time it is given."""
+
+
 class JobError(SockerError):
     """The caller's batch job or its cgroups cannot be determined safely."""

@@ -10,6 +10,7 @@ import ctypes
 import grp
 import os
 import pwd
+import re
 import resource
 import signal
 from contextlib import contextmanager
@@ -97,6 +98,54 @@ def _take_descriptors(wanted):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+# /proc/PID/limits names the limits so.
+_PROC_LIMITS = {"Max cpu time": resource.RLIMIT_CPU, "Max file size": resource.RLIMIT_FSIZE,
+                "Max data size": resource.RLIMIT_DATA, "Max stack size": resource.RLIMIT_STACK,
+                "Max core file size": resource.RLIMIT_CORE, "Max resident set": resource.RLIMIT_RSS,
+                "Max processes": resource.RLIMIT_NPROC, "Max open files": resource.RLIMIT_NOFILE,
+                "Max locked memory": resource.RLIMIT_MEMLOCK, "Max address space": resource.RLIMIT_AS,
+                "Max file locks": _RLIMIT_LOCKS, "Max pending signals": resource.RLIMIT_SIGPENDING,
+                "Max msgqueue size": resource.RLIMIT_MSGQUEUE, "Max nice priority": resource.RLIMIT_NICE,
+                "Max realtime priority": resource.RLIMIT_RTPRIO}
+
+
+def roots_limits(proc_limits="/proc/1/limits"):
+    """{resource: (soft, hard)}: init's limits, which the node's services start from."""
+    limits = {}
+    with open(proc_limits) as f:
+        for line in f.read().splitlines()[1:]:
+            name, soft, hard, *_ = re.split(r"\s{2,}", line.strip()) + [""]
+            if name in _PROC_LIMITS:
+                limits[_PROC_LIMITS[name]] = tuple(resource.RLIM_INFINITY if value == "unlimited" else int(value)
+                                                   for value in (soft, hard))
+    return limits
+
+
+def take_roots_limits(limits=None):
+    """Give this root child root's resource limits (`roots_limits`) instead of the caller's, as far
+    as the kernel lets root: a hard limit goes up only with CAP_SYS_RESOURCE, which a node's bounding
+    set may withhold, and then the soft limit goes up to the caller's hard one. A file-size limit
+    that stays makes a write fail (EFBIG) rather than kill the child."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if limits is None:
+        try:
+            limits = roots_limits()
+        except OSError:  # none to be read: as high as root may
+            limits = dict.fromkeys(_PROC_LIMITS.values(), (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    for which, (soft, hard) in limits.items():
+        try:
+            resource.setrlimit(which, (soft, hard))
+        except (ValueError, OSError):
+            _, held = resource.getrlimit(which)
+            resource.setrlimit(which, (_at_most(soft, held), held))
+
+
+def _at_most(limit, ceiling):
+    if ceiling == resource.RLIM_INFINITY:
+        return limit
+    return ceiling if limit == resource.RLIM_INFINITY else min(limit, ceiling)
+
+
 class Privileges:
     """Switches the effective uid between the caller and root (the saved uid)."""
 
@@ -162,13 +211,13 @@ class Privileges:
 def detach(*keep):
     """What a root child (`Privileges.fork_root_child`) does first, so that nothing of the caller's
     reaches it or is held by it: a session of its own, out of the terminal's process group; the
-    caller's signals ignored; 0-2 on /dev/null and every other descriptor closed but `keep`; / as
-    its directory. The descriptor limit is socker's own, raised at start-up whatever the caller's
-    was: the child has room to work."""
+    caller's signals ignored; root's resource limits (`take_roots_limits`); 0-2 on /dev/null and
+    every other descriptor closed but `keep`; / as its directory."""
     os.setsid()
     for sig in _CALLERS_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since the fork: what came is discarded
+    take_roots_limits()
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)  # keep no pipe of the caller's open

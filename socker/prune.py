@@ -17,7 +17,7 @@ def prune(settings, engine, out=sys.stdout):
         parts = imageref.parts(pull.reference)
         shown = imageref.familiar(pull.reference)
         image = engine.image(parts.engine_name)
-        if image is None or image["Id"] != pull.image_id:
+        if image is None or pull.image_id not in (None, image["Id"]):
             pulled.forget(pull)  # gone already, or someone pulled it anew since
             continue
         if policy.is_allowed(pull.reference, settings):
@@ -28,7 +28,9 @@ def prune(settings, engine, out=sys.stdout):
             continue
         try:
             # The name it was pulled by, and the digest the pull added: every name the pull gave.
-            for name in dict.fromkeys((parts.engine_name, f"{parts.repository}@{pull.digest}")):
+            # A record without a digest is of a pull whose puller died before it knew it.
+            digests = [f"{parts.repository}@{pull.digest}"] if pull.digest else []
+            for name in dict.fromkeys((parts.engine_name, *digests)):
                 try:
                     engine.remove_image(name)
                 except NotFound:

@@ -5,6 +5,7 @@ under a temporary name and renamed, so that a reader never sees half a record.
 Every function needs root.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from . import securefile
+from .errors import SockerError
 
 DIRECTORY = "/var/lib/socker/pulled"
 _MAX_BYTES = 65536
@@ -20,29 +22,41 @@ _MAX_BYTES = 65536
 @dataclass(frozen=True)
 class Pull:
     reference: str  # canonical, as it was pulled
-    digest: str  # of the manifest the engine pulled
-    image_id: str
+    digest: str | None  # of the manifest the engine pulled; None while it pulls, or if it died pulling
+    image_id: str | None
     user: str  # whose socker caused the pull
     time: int  # seconds since the epoch
     filename: str
 
 
 def write(reference, digest, image_id, user):
-    securefile.root_directory(os.path.dirname(DIRECTORY), 0o755)
-    securefile.root_directory(DIRECTORY, 0o700)
-    filename = hashlib.sha256(reference.encode()).hexdigest()
+    """Record the pull of `reference` by `user`'s socker: before the engine is asked for it (digest and
+    image_id None), and again once it is there. Leaves nothing half-written when it fails."""
+    try:
+        securefile.root_directory(os.path.dirname(DIRECTORY), 0o755)
+        securefile.root_directory(DIRECTORY, 0o700)
+        directory = os.open(DIRECTORY, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise SockerError(f"cannot record the pull in {DIRECTORY}: {e.strerror}") from e
+    filename = _filename(reference)
     data = json.dumps({"reference": reference, "digest": digest, "image_id": image_id, "user": user,
                        "time": int(time.time())}).encode()
-    directory = os.open(DIRECTORY, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    temporary = f".{filename}.{os.getpid()}"
     try:
-        temporary = f".{filename}.{os.getpid()}"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                      dir_fd=directory)
         try:
-            os.write(fd, data)  # far below a pipe's or a page's size: written whole
+            if os.write(fd, data) != len(data):  # far below a page: whole unless a limit stops it
+                raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
         finally:
             os.close(fd)
         os.rename(temporary, filename, src_dir_fd=directory, dst_dir_fd=directory)
+    except OSError as e:
+        try:
+            os.unlink(temporary, dir_fd=directory)
+        except FileNotFoundError:
+            pass
+        raise SockerError(f"cannot record the pull in {DIRECTORY}: {e.strerror}") from e
     finally:
         os.close(directory)
 
@@ -75,3 +89,33 @@ def forget(pull):
         os.unlink(os.path.join(DIRECTORY, pull.filename))
     except FileNotFoundError:
         pass
+
+
+def forget_reference(reference):
+    """Forget the record of `reference`: its pull failed, and the engine does not have it."""
+    try:
+        os.unlink(os.path.join(DIRECTORY, _filename(reference)))
+    except FileNotFoundError:
+        pass
+
+
+def sweep():
+    """Remove the half-written records of writers that are gone (an earlier socker's); returns how many."""
+    try:
+        names = os.listdir(DIRECTORY)
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        writer = name.rsplit(".", 1)[-1]
+        if name.startswith(".") and writer.isdigit() and not os.path.exists(f"/proc/{writer}"):
+            try:
+                os.unlink(os.path.join(DIRECTORY, name))
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def _filename(reference):
+    return hashlib.sha256(reference.encode()).hexdigest()

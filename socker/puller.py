@@ -1,77 +1,162 @@
-"""The puller: a root child that pulls one image through the engine, for every socker that wants it.
+"""The puller: a root child that gets one image onto the node for its socker, pulling it if it must.
 
-With the guardian, the part of socker that keeps root for good. It is forked
-with every uid 0, so the caller can neither signal nor stop it and no user can
-hold up another's pull, while its socker holds the image's lock
-(`pulls`), which it inherits and holds for as long as it lives. It alone reads
-the registry's credentials, and keeps them out of everything it says.
+With the guardian, the part of socker that keeps root for good. It is forked with
+every uid 0 and leaves the caller's session, signals and limits (`detach`) and the
+caller's job (`cgroups.leave_job`): it pulls for the node, and nothing a user does to
+their own socker, terminal or job stops it. Only pullers hold the node's lock on an
+image's pull (`pulllock`): the first pulls, the others wait for it and take over if it
+dies without a word. It alone reads the registry's credentials, and keeps them out of
+everything it says.
 
-It reports to its socker through a pipe, one JSON object a line: each of the
-engine's progress messages as {"progress": ...}, then {"pulled": DIGEST} or
-{"failed": REASON}. A socker that is gone is no reason to stop: others may be
-waiting. On failure it leaves the reason in the lock file for the sockers that
-waited for it; on success it records the pull for `socker prune`. Either way
-one audit record says whose socker caused the pull, what was pulled, its
-digest, and how it ended.
+It reports to its socker through a pipe, one JSON object a line: {"waiting": true} if
+another pull is under way, the engine's progress messages as {"progress": ...}, then
+its last word: {"pulled": DIGEST}, {"present": true} (another pulled it) or {"failed": REASON}. A socker that is
+stopped or slow must not hold the pull up: a progress line the pipe has no room for is
+dropped, and the last word, said after the lock is let go, waits a while for room and
+then is dropped too (its socker then asks the engine). A socker that is gone is no
+reason to stop: others may be waiting. The pull is recorded for `socker prune` before
+the engine is asked for it, and one audit record says whose socker caused it, what was
+pulled, its digest, and how it ended.
 """
 
 import json
 import os
+import select
 import time
+from dataclasses import dataclass
 
-from . import audit, config, imageref, pulled
+from . import audit, cgroups, config, imageref, jobs, pulled, pulllock, registrytrust
 from .engine import Engine
-from .errors import (DigestMismatch, DiskFull, EngineError, NotFound, SockerError, TimedOut, Unauthorized,
-                     Unreachable, Untrusted)
+from .errors import (DigestMismatch, DiskFull, EngineError, NotFound, PullStalled, SockerError, TimedOut,
+                     Unauthorized, Unreachable, Untrusted)
 from .privileges import detach
 
+# A waiter gives a pull whose holder is silent this long beyond the registry's own time-out.
+_GRACE = 30
+_LAST_WORD_PATIENCE = 30  # seconds the last word waits for room in the pipe
+_MAX_REASON = 2048  # a reason is cut to this, so that the last word fits the pipe whole
 
-def start(reference, registry, settings, identity, privileges, lock_fd):
-    """Fork the puller of the canonical `reference` from the listed `registry`; returns (its pid,
-    the descriptor its reports arrive on)."""
+
+@dataclass(frozen=True)
+class Order:
+    """One image to get onto the node, for whom."""
+    reference: str  # canonical and allowed
+    registry: object  # config.Registry: the listed registry it comes from
+    settings: object  # config.Config
+    identity: object  # privileges.Identity of the caller
+
+
+def start(order, privileges):
+    """Fork the puller of `order`; returns (its pid, the descriptor its reports arrive on)."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     pid = privileges.fork_root_child()
     if pid == 0:
         os.close(read_fd)
         try:
-            detach(write_fd, lock_fd)
-            _pull(reference, registry, settings, identity, privileges, lock_fd, write_fd)
+            detach(write_fd)
+            _obtain(order, privileges, _Reports(write_fd))
         finally:
             os._exit(0)
     os.close(write_fd)
     return pid, read_fd
 
 
-def _pull(reference, registry, settings, identity, privileges, lock_fd, write_fd):
-    os.ftruncate(lock_fd, 0)  # no earlier failure stands for this attempt
-    shown = imageref.familiar(reference)
-    parts = imageref.parts(reference)
-    record = audit.Record(action="pull", user=identity.name, uid=identity.uid, image=shown)
-    record.facility = settings.audit_facility
+def _obtain(order, privileges, reports):
+    since = time.monotonic_ns()
+    shown = imageref.familiar(order.reference)
+    record = audit.Record(action="pull", user=order.identity.name, uid=order.identity.uid, image=shown)
+    record.facility = order.settings.audit_facility
+    try:
+        job = jobs.current_job(order.identity.uid)
+        if job is not None:
+            cgroups.leave_job(job)
+        held = pulllock.acquire(order.reference, since, order.registry.timeout + _GRACE,
+                                lambda: reports.progress({"waiting": True}))
+        if isinstance(held, pulllock.Outcome):  # another's pull: its puller audited it, and said what it pulled
+            reports.last(_last_word(pulllock.Outcome(failure=held.failure)))
+            return
+        with held:
+            outcome = _pull_holding(order, privileges, held, reports, record)
+            held.settle(outcome)
+    except Exception as e:  # whatever it is, its socker must hear of it
+        reason = _reason(e, order)
+        try:
+            record.failed(reason)
+        finally:
+            reports.last({"failed": reason})
+        return
+    reports.last(_last_word(outcome))
+
+
+def _last_word(outcome):
+    if outcome.failure:
+        return {"failed": outcome.failure}
+    return {"pulled": outcome.digest} if outcome.digest else {"present": True}
+
+
+def _pull_holding(order, privileges, lock, reports, record):
+    """Pull, holding the lock; returns the Outcome, which a failure of the pull's is too."""
+    parts = imageref.parts(order.reference)
+    engine = Engine(order.settings.socket, privileges)
+    if engine.image(parts.engine_name) is not None:
+        return pulllock.Outcome()  # pulled by another socker between its socker's look and the lock
     credentials = None
     try:
-        if registry.credentials:
-            credentials = config.load_credentials(registry.credentials)
-        engine = Engine(settings.socket, privileges)
+        if not order.registry.insecure and registrytrust.reached_without_verified_tls(
+                order.registry.host, engine.registry_config()):
+            raise SockerError(config.unverified_registry(order.registry.host))
+        if order.registry.credentials:
+            credentials = config.load_credentials(order.registry.credentials)
+        # Recorded before the engine is asked: whatever happens next, `socker prune` knows of it.
+        pulled.write(order.reference, None, None, order.identity.name)
         digest = parts.digest
-        for message in engine.pull(reference, credentials, registry.timeout):
+        for message in engine.pull(order.reference, credentials, order.registry.timeout):
+            lock.touch()
             digest = _digest_in(message) or digest
-            _tell(write_fd, {"progress": message})
+            reports.progress({"progress": message})
         image = engine.image(parts.engine_name)
         if image is None or digest is None:
             raise EngineError("the engine ended the pull without the image")
-        pulled.write(reference, digest, image["Id"], identity.name)
-    except Exception as e:  # whatever it is, those who wait must hear of it
-        reason = f"cannot pull {shown}: {_cause(e, registry, shown, parts.digest)}"
+        pulled.write(order.reference, digest, image["Id"], order.identity.name)
+    except Exception as e:
+        reason = _reason(e, order)
         if credentials is not None:
             reason = reason.replace(credentials.password, "***")
-        os.pwrite(lock_fd, json.dumps({"failed": reason, "at": time.monotonic_ns()}).encode(), 0)
+        if engine.image(parts.engine_name) is None:
+            pulled.forget_reference(order.reference)
         record.failed(reason)
-        _tell(write_fd, {"failed": reason})
-        return
+        return pulllock.Outcome(failure=reason)
     record.note(digest=digest, image_id=image["Id"])
     record.pulled()
-    _tell(write_fd, {"pulled": digest})
+    return pulllock.Outcome(digest=digest)
+
+
+class _Reports:
+    """The puller's side of the pipe to its socker, which never waits for long on its reader."""
+
+    def __init__(self, fd):
+        os.set_blocking(fd, False)
+        self._fd = fd
+
+    def progress(self, report):
+        """Say it if the pipe has room now; else drop it."""
+        self._write(report)
+
+    def last(self, report):
+        """Say it once the pipe has room, if it has room within _LAST_WORD_PATIENCE seconds."""
+        poller = select.poll()
+        poller.register(self._fd, select.POLLOUT)
+        if poller.poll(_LAST_WORD_PATIENCE * 1000):
+            self._write(report)
+
+    def _write(self, report):
+        line = json.dumps(report).encode() + b"\n"
+        if len(line) > select.PIPE_BUF:
+            return  # only so much goes through a pipe whole
+        try:
+            os.write(self._fd, line)
+        except (BlockingIOError, BrokenPipeError):
+            pass  # no room, or the socker that forked this one is gone: the pull goes on for the others
 
 
 def _digest_in(message):
@@ -79,11 +164,10 @@ def _digest_in(message):
     return status.removeprefix("Digest: ") if status.startswith("Digest: sha256:") else None
 
 
-def _tell(fd, report):
-    try:
-        os.write(fd, json.dumps(report).encode() + b"\n")
-    except BrokenPipeError:
-        pass  # the socker that forked this one is gone: the pull goes on for the others
+def _reason(error, order):
+    shown = imageref.familiar(order.reference)
+    return f"cannot pull {shown}: {_cause(error, order.registry, shown, imageref.parts(order.reference).digest)}"[
+        :_MAX_REASON]
 
 
 def _cause(error, registry, shown, digest):
@@ -107,4 +191,8 @@ def _cause(error, registry, shown, digest):
         return f"what the registry {host} served does not match {digest or 'the digest it announced'}"
     if isinstance(error, DiskFull):
         return "the engine's disk is full (no space left on device)"
+    if isinstance(error, PullStalled):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"socker's puller failed: {error.strerror or error}"
     return str(error) if isinstance(error, SockerError) else f"socker's puller failed: {error!r}"

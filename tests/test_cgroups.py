@@ -1,8 +1,11 @@
 """Container placement below a job's cgroups, on fake cgroup v1 and v2 trees."""
 
+import os
+
 import pytest
 
-from socker.cgroups import absent_directories, cgroup_parent, hierarchy_roots, oom_kills, place, remove_if_empty
+from socker.cgroups import (absent_directories, cgroup_parent, hierarchy_roots, leave_job, oom_kills, place,
+                            remove_if_empty)
 from socker.errors import JobError
 from socker.jobs import find_job
 from socker.model import Limits
@@ -169,3 +172,27 @@ def test_no_count_of_oom_kills_outside_a_job_or_on_v1(tree_v1):
     info.write_text(mountinfo([str(tree_v1 / c) for c in ("memory", "cpuset", "cpu", "pids")]))
     assert oom_kills(place(None, 64)) is None
     assert oom_kills(place(find_job(SLURM_V1, UID), 64, mountinfo=str(info), root=str(tree_v1))) is None
+
+
+def test_a_root_child_leaves_each_of_the_jobs_cgroups_for_the_top_of_its_hierarchy(tmp_path):
+    job = find_job("5:freezer:/slurm/uid_1000/job_7/step_0\n4:memory:/slurm/uid_1000/job_7/step_0/task_0\n"
+                   "3:name=systemd:/user.slice\n", 1000)
+    for controller in ("freezer", "memory", "systemd"):
+        (tmp_path / controller).mkdir()
+        (tmp_path / controller / "cgroup.procs").write_text("")
+    leave_job(job, root=str(tmp_path))
+    assert [(tmp_path / c / "cgroup.procs").read_text() for c in ("freezer", "memory", "systemd")] == [
+        str(os.getpid()), str(os.getpid()), ""]
+
+
+def test_v2_a_root_child_leaves_the_job_for_the_top_cgroup(tmp_path):
+    job = find_job("0::/system.slice/slurmstepd.scope/job_7/step_0/user/task_0\n", 1000)
+    (tmp_path / "cgroup.procs").write_text("")
+    leave_job(job, root=str(tmp_path))
+    assert (tmp_path / "cgroup.procs").read_text() == str(os.getpid())
+
+
+def test_a_job_that_cannot_be_left_is_an_error(tmp_path):
+    job = find_job("0::/system.slice/slurmstepd.scope/job_7/step_0/user/task_0\n", 1000)
+    with pytest.raises(JobError, match="cannot leave the job's cgroups"):
+        leave_job(job, root=str(tmp_path / "absent"))

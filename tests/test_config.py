@@ -342,7 +342,7 @@ def test_no_registries_by_default():
 
 @pytest.mark.parametrize("document, key, words", [
     ({"registries": [{"host": REGISTRY}], "images": [f"{REGISTRY}/*"]}, "images[0]", "top level"),
-    ({"registries": [{"host": "localhost"}], "images": ["localhost/*"]}, "images[0]", "top level"),
+    ({"registries": [{"host": "localhost", "insecure": True}], "images": ["localhost/*"]}, "images[0]", "top level"),
     ({"images": ["docker.io/*"]}, "images[0]", "top level"),
     ({"images": [f"{REGISTRY}/bio/*"]}, "images[0]", "not listed in registries"),
     ({"registries": [{"host": "ghcr.io"}], "images": [f"{REGISTRY}/bio/*"]}, "images[0]", "not listed"),
@@ -366,6 +366,12 @@ def test_no_registries_by_default():
     ({"registries": [{"host": REGISTRY, "timeout": "60"}], "images": []}, "registries[0].timeout", "1 to 3600"),
     ({"registries": [{"host": REGISTRY, "timeout": True}], "images": []}, "registries[0].timeout", "1 to 3600"),
     ({"registries": [{"host": REGISTRY, "password": "x"}], "images": []}, "registries[0].password", "unknown key"),
+    ({"registries": [{"host": REGISTRY, "insecure": "yes"}], "images": []}, "registries[0].insecure", "true or false"),
+    ({"registries": [{"host": REGISTRY, "insecure": True, "credentials": "/etc/socker/r.yaml"}], "images": []},
+     "registries[0]", "an insecure registry gets no credentials"),
+    ({"registries": [{"host": "localhost:5000"}], "images": []}, "registries[0]", "without verified TLS"),
+    ({"registries": [{"host": "127.0.0.1"}], "images": []}, "registries[0]", "without verified TLS"),
+    ({"registries": [{"host": "127.1.2.3:5000"}], "images": []}, "registries[0]", "without verified TLS"),
     ({"registries": [{"credentials": "/x"}], "images": []}, "registries[0].host", "missing"),
     ({"registries": {"host": REGISTRY}, "images": []}, "registries", "must be a list"),
 ])

@@ -140,3 +140,51 @@ def test_a_detached_root_child_keeps_no_descriptor_of_the_callers_even_above_its
         report(os.waitstatus_to_exitcode(status))
 
     assert _in_a_setuid_process(body) == [0]
+
+
+def _may_raise_hard_limits():
+    with open("/proc/self/status") as f:
+        bounding = next(line for line in f if line.startswith("CapBnd:"))
+    return bool(int(bounding.split()[1], 16) >> 24 & 1)  # CAP_SYS_RESOURCE
+
+
+@pytest.mark.root
+def test_a_detached_root_child_has_roots_limits_as_far_as_the_kernel_lets_root():
+    callers_hard = 1 << 30
+
+    def body(privs, report):
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, callers_hard))  # `ulimit -S -f 0`, say
+        read_fd, write_fd = os.pipe()
+        pid = privs.fork_root_child()
+        if pid == 0:
+            privileges.detach(write_fd)
+            os.write(write_fd, json.dumps([resource.getrlimit(resource.RLIMIT_FSIZE),
+                                           signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN]).encode())
+            os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as child:
+            report(json.loads(child.read()))
+        os.waitpid(pid, 0)
+
+    [(limit, ignores_sigxfsz)] = _in_a_setuid_process(body)
+    roots = privileges.roots_limits()[resource.RLIMIT_FSIZE]
+    if _may_raise_hard_limits():
+        assert tuple(limit) == roots
+    else:  # the caller's hard limit stays, and the soft one goes up to it
+        assert tuple(limit) == (callers_hard if roots[0] == resource.RLIM_INFINITY else min(roots[0], callers_hard),
+                                callers_hard)
+    assert ignores_sigxfsz  # a limit that stays makes a write fail, not the child die
+
+
+def test_roots_limits_are_read_as_proc_shows_them(tmp_path):
+    proc = tmp_path / "limits"
+    proc.write_text("Limit                     Soft Limit           Hard Limit           Units     \n"
+                    "Max cpu time              unlimited            unlimited            seconds   \n"
+                    "Max stack size            8388608              unlimited            bytes     \n"
+                    "Max open files            1024                 524288               files     \n"
+                    "Max nice priority         0                    0                    \n"
+                    "Max realtime timeout      unlimited            unlimited            us        \n")
+    assert privileges.roots_limits(str(proc)) == {
+        resource.RLIMIT_CPU: (resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+        resource.RLIMIT_STACK: (8388608, resource.RLIM_INFINITY),
+        resource.RLIMIT_NOFILE: (1024, 524288), resource.RLIMIT_NICE: (0, 0)}

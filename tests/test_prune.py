@@ -73,3 +73,24 @@ def test_the_record_of_an_image_gone_or_pulled_anew_is_forgotten_and_the_image_l
     said, removed = prune_with([], answers)
     assert (said, removed, audited) == ("", [], [])
     assert pulled.every() == []
+
+
+def test_a_pull_whose_puller_died_before_it_knew_the_digest_is_pruned_by_its_name(audited):
+    pulled.write(BOWTIE, None, None, "alice")  # recorded before the engine was asked; no more
+    said, removed = prune_with(["busybox"], PRESENT | {("DELETE", "/images/" + BOWTIE): (200, [])})
+    assert removed == [BOWTIE]
+    assert said == f"removed {BOWTIE} (121212121212)\n"
+    assert pulled.every() == []
+
+
+def test_sweep_removes_half_written_records_of_writers_that_are_gone(audited):
+    gone = os.fork()
+    if gone == 0:
+        os._exit(0)
+    os.waitpid(gone, 0)
+    directory = pulled.DIRECTORY
+    for writer in (gone, os.getpid()):
+        with open(os.path.join(directory, f".{'ab' * 32}.{writer}"), "w") as f:
+            f.write("{")
+    assert pulled.sweep() == 1
+    assert sorted(os.listdir(directory)) == sorted([f".{'ab' * 32}.{os.getpid()}", *(p.filename for p in pulled.every())])

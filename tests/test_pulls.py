@@ -8,6 +8,8 @@ asked for; the registry behind it is imaginary.
 import base64
 import json
 import os
+import resource
+import signal
 import socket
 import socketserver
 import sys
@@ -20,7 +22,7 @@ import pytest
 
 from helpers import IDENTITY
 from fake_engine_api import FakePrivileges
-from socker import audit, config, pulled, pulls
+from socker import audit, config, pulled, pulllock, pulls
 from socker.engine import Engine
 from socker.errors import EngineError, PolicyError
 
@@ -41,8 +43,9 @@ class FakeEngine(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     request_queue_size = 4 * AT_ONCE  # socketserver's default of 5 refuses the 6th connection waiting
 
-    def __init__(self, path, seconds=0.0, failure=None, serving=True):
-        self.seconds, self.failure = seconds, failure
+    def __init__(self, path, seconds=0.0, failure=None, serving=True, reports=1, plain_http=()):
+        self.seconds, self.failure, self.reports = seconds, failure, reports
+        self.plain_http = plain_http  # registries the engine reaches without verified TLS
         self.pulls, self.has_image = [], False
         super().__init__(path, _Handler)
         if serving:
@@ -53,7 +56,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        if self.server.has_image and "/images/" in self.path and self.path.endswith("/json"):
+        if self.path.endswith("/info"):
+            index = {host: {"Name": host, "Secure": host not in self.server.plain_http}
+                     for host in (REGISTRY, *self.server.plain_http)}
+            self._reply(200, {"RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": index}})
+        elif self.server.has_image and "/images/" in self.path and self.path.endswith("/json"):
             self._reply(200, {"Id": IMAGE_ID})
         else:
             self._reply(404, {"message": "No such image"})
@@ -66,7 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self._chunk({"status": "Pulling from bio/bowtie", "id": "2.5"})
-        self._chunk({"status": "Downloading", "id": "aaa", "progressDetail": {"current": 1, "total": 2}})
+        for n in range(self.server.reports):
+            self._chunk({"status": "Downloading", "id": "aaa", "progressDetail": {"current": n, "total": 2 ** 40},
+                         "progress": "[=>    ]" + " " * 100})
         time.sleep(self.server.seconds)
         if self.server.failure:
             self._chunk({"errorDetail": {"message": self.server.failure}, "error": self.server.failure})
@@ -103,7 +112,7 @@ class Privileges(FakePrivileges):
 @pytest.fixture
 def node(tmp_path, monkeypatch):
     """Lock and record directories of the test's own; audit records kept in a list, not sent to syslog."""
-    monkeypatch.setattr(pulls, "LOCK_DIRECTORY", str(tmp_path / "run" / "pulls"))
+    monkeypatch.setattr(pulllock, "LOCK_DIRECTORY", str(tmp_path / "run" / "pulls"))
     monkeypatch.setattr(pulled, "DIRECTORY", str(tmp_path / "lib" / "pulled"))
     records = tmp_path / "audit"
     monkeypatch.setattr(audit, "record", lambda facility, fields: records.open("a").write(json.dumps(fields) + "\n"))
@@ -156,7 +165,7 @@ def test_a_node_that_has_the_image_takes_no_lock(node, tmp_path):
     engine.has_image = True
     image, digest = obtain(settings_for(engine.server_address))
     assert (image["Id"], digest) == (IMAGE_ID, None)
-    assert engine.pulls == [] and not os.path.exists(pulls.LOCK_DIRECTORY)
+    assert engine.pulls == [] and not os.path.exists(pulllock.LOCK_DIRECTORY)
 
 
 def test_an_image_the_node_lacks_is_pulled_recorded_and_audited(node, tmp_path, capsys):
@@ -249,7 +258,7 @@ def test_an_allowed_image_on_a_registry_that_is_not_listed_is_never_pulled(node,
     engine = FakeEngine(str(tmp_path / "engine.sock"))
     with pytest.raises(PolicyError, match="not present on this node, and its registry ghcr.io is not one socker may"):
         obtain(settings_for(engine.server_address), "ghcr.io/org/tool:1.0")
-    assert engine.pulls == [] and not os.path.exists(pulls.LOCK_DIRECTORY)
+    assert engine.pulls == [] and not os.path.exists(pulllock.LOCK_DIRECTORY)
 
 
 def test_a_registry_that_stalls_is_given_up_on(node, tmp_path):
@@ -258,3 +267,101 @@ def test_a_registry_that_stalls_is_given_up_on(node, tmp_path):
     with pytest.raises(EngineError, match=f"the registry {REGISTRY} did not answer within 1 s"):
         obtain(settings_for(engine.server_address, timeout=1))
     assert time.monotonic() - started < 4
+
+
+def test_a_socker_that_reads_none_of_its_pullers_reports_holds_up_no_other(node, tmp_path):
+    # Far more reports than a pipe holds: a puller that waited for its reader would wait for good.
+    engine = FakeEngine(str(tmp_path / "engine.sock"), reports=5000)
+    settings = settings_for(engine.server_address)
+    read_fd, write_fd = os.pipe()
+    stopped = os.fork()
+    if stopped == 0:
+        os.dup2(write_fd, 2)
+        sys.stderr = os.fdopen(2, "w")
+        obtain(settings)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as said:
+        assert said.readline() == f"socker: pulling {REFERENCE}\n"
+        os.kill(stopped, signal.SIGSTOP)  # as ^Z would
+        try:
+            image, digest = obtain(settings)
+            assert (image["Id"], digest) == (IMAGE_ID, None)
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+        said.read()
+    _, status = os.waitpid(stopped, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(engine.pulls) == 1
+    assert os.listdir(pulllock.LOCK_DIRECTORY) == []
+
+
+@pytest.mark.parametrize("failure", [None, "manifest unknown"])
+def test_no_lock_file_is_left_when_the_pulls_end(node, tmp_path, failure):
+    engine = FakeEngine(str(tmp_path / "engine.sock"), seconds=0.5, failure=failure)
+    results = in_processes(3, settings_for(engine.server_address))
+    assert [status for status, _ in results] == [125 if failure else 0] * 3
+    assert os.listdir(pulllock.LOCK_DIRECTORY) == []
+
+
+def test_a_registry_the_engine_reaches_without_verified_tls_gets_neither_credentials_nor_a_pull(node, tmp_path):
+    engine = FakeEngine(str(tmp_path / "engine.sock"), plain_http=(REGISTRY,))
+    credentials = tmp_path / "registry.yaml"
+    credentials.write_text("username: puller\npassword: s3cret\n")
+    os.chmod(credentials, 0o600)
+    with pytest.raises(EngineError, match=f"cannot pull {REFERENCE}: registry {REGISTRY}: the engine reaches it "
+                                          "without verified TLS"):
+        obtain(settings_for(engine.server_address, credentials))
+    assert engine.pulls == []
+    [audited] = [json.loads(line) for line in (node / "audit").read_text().splitlines()]
+    assert audited["result"] == "failed" and "without verified TLS" in audited["reason"]
+
+
+def test_the_pull_is_recorded_before_the_engine_is_asked_and_forgotten_if_it_fails(node, tmp_path):
+    engine = FakeEngine(str(tmp_path / "engine.sock"), seconds=2, failure="manifest unknown")
+    seen = []
+
+    def look():
+        while not engine.pulls:
+            time.sleep(0.01)
+        seen.extend(pulled.every())
+    looking = threading.Thread(target=look)
+    looking.start()
+    with pytest.raises(EngineError, match="not in the registry"):
+        obtain(settings_for(engine.server_address))
+    looking.join()
+    assert [(p.reference, p.digest, p.image_id, p.user) for p in seen] == [(REFERENCE, None, None, "alice")]
+    assert pulled.every() == []
+
+
+def test_a_file_size_limit_is_lifted_or_stops_the_pull_before_the_engine_hears_of_it(node, tmp_path):
+    engine = FakeEngine(str(tmp_path / "engine.sock"))
+    settings = settings_for(engine.server_address)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # as the caller's `ulimit -f 0`
+        try:
+            obtain(settings)
+            os._exit(0)
+        except EngineError as e:
+            os.write(write_fd, str(e).encode())
+            os._exit(3)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as said:
+        reason = said.read()
+    _, status = os.waitpid(pid, 0)
+    if privileges_may_raise_hard_limits():  # the puller has root's limits
+        assert os.waitstatus_to_exitcode(status) == 0, reason
+        assert [(p.reference, p.digest) for p in pulled.every()] == [(REFERENCE, DIGEST)]
+        assert len(engine.pulls) == 1
+    else:  # the caller's hard limit stays: nothing is pulled that could not be recorded
+        assert os.waitstatus_to_exitcode(status) == 3
+        assert reason == f"cannot pull {REFERENCE}: cannot record the pull in {pulled.DIRECTORY}: File too large"
+        assert engine.pulls == [] and os.listdir(pulled.DIRECTORY) == []
+
+
+def privileges_may_raise_hard_limits():
+    with open("/proc/self/status") as f:
+        bounding = next(line for line in f if line.startswith("CapBnd:"))
+    return bool(int(bounding.split()[1], 16) >> 24 & 1)  # CAP_SYS_RESOURCE
