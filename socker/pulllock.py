@@ -48,19 +48,25 @@ def acquire(reference, since, patience, on_wait):
             fd = os.open(filename, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory)
             try:
                 os.fchown(fd, 0, 0)  # a root child keeps the caller's gid
-                if _lock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB):
-                    if _named(fd, directory, filename):
-                        os.utime(fd)
-                        lock, fd, directory = PullLock(fd, directory, filename), None, None
-                        return lock
-                    continue  # its holder removed it before letting go: the one named now counts
-                if not waited:
-                    on_wait()
-                    waited = True
-                _wait_for_holder(fd, patience)
-                outcome = _outcome(fd, since)
-                if outcome is not None:
-                    return outcome
+                if not _lock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                    if not waited:
+                        on_wait()
+                        waited = True
+                    _wait_for_holder(fd, fcntl.LOCK_SH, patience)  # shared: every waiter looks at once
+                    outcome = _outcome(fd, since)
+                    if outcome is not None:
+                        return outcome
+                    # Its holder died without a word: the first of those that waited takes over, and
+                    # the others wait for that one in turn.
+                    _wait_for_holder(fd, fcntl.LOCK_EX, patience)
+                    outcome = _outcome(fd, since)
+                    if outcome is not None:
+                        return outcome
+                if _named(fd, directory, filename):
+                    os.utime(fd)
+                    lock, fd, directory = PullLock(fd, directory, filename), None, None
+                    return lock
+                # Removed by a holder that could not leave its outcome: the file named now counts.
             finally:
                 if fd is not None:
                     os.close(fd)
@@ -163,9 +169,9 @@ def _named(fd, directory, filename):
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _wait_for_holder(fd, patience):
-    """Until the holder lets go (a shared lock: every waiter looks at once), or PullStalled once the
-    holder has not touched the file for `patience` seconds.
+def _wait_for_holder(fd, operation, patience):
+    """Until the lock `operation` asks for is granted, or PullStalled once the holder has not touched
+    the file for `patience` seconds.
 
     flock(2) has no time-out: a thread waits in it, and this one watches the file's time."""
     result = []
@@ -173,7 +179,7 @@ def _wait_for_holder(fd, patience):
 
     def wait():
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            fcntl.flock(fd, operation)
         except OSError as e:
             result.append(e)
         done.set()

@@ -1,6 +1,8 @@
 """The node's lock on a pull: held by one, waited for by the others, gone when no pull is under way."""
 
 import os
+import queue
+import signal
 import threading
 import time
 
@@ -113,3 +115,33 @@ def test_sweep_removes_the_files_no_one_holds_and_keeps_the_held_ones(locks):
         assert pulllock.sweep() == 1
         assert len(os.listdir(locks)) == 1
     assert pulllock.sweep() == 0 and os.listdir(locks) == []
+
+
+def test_when_the_holder_dies_without_a_word_one_waiter_takes_over_and_the_others_get_its_outcome(locks):
+    since = time.monotonic_ns()
+    read_fd, write_fd = os.pipe()
+    holder = os.fork()
+    if holder == 0:
+        os.close(read_fd)
+        acquire()
+        os.close(write_fd)  # says that it holds the lock
+        time.sleep(120)
+        os._exit(0)
+    os.close(write_fd)
+    assert os.read(read_fd, 1) == b""
+    os.close(read_fd)
+    waited, results = threading.Semaphore(0), queue.Queue()
+    waiters = [threading.Thread(target=lambda: results.put(acquire(since, on_wait=waited.release))) for _ in range(4)]
+    for waiter in waiters:
+        waiter.start()
+    for _ in waiters:
+        assert waited.acquire(timeout=30)
+    os.kill(holder, signal.SIGKILL)
+    os.waitpid(holder, 0)
+    took_over = results.get(timeout=30)  # the others wait for it
+    assert isinstance(took_over, pulllock.PullLock)
+    outcome = Outcome(digest="sha256:" + "cd" * 32)
+    took_over.settle(outcome)
+    took_over.release()
+    assert [results.get(timeout=30) for _ in range(3)] == [outcome] * 3
+    assert os.listdir(locks) == []
