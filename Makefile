@@ -6,7 +6,7 @@ TEST_VENV := build/test-venv
 # wherever the checkout lies (/tmp, say, is everyone's).
 UNIT_TMP := /run/socker-unit-tests/pytest
 
-.PHONY: demo check check-v2 check-cluster lint up build install rpm unit integration clean
+.PHONY: demo check check-v2 check-cluster lint up build install rpm unit stress integration clean
 
 demo: install
 	@echo "== socker run as socker-alice, outside any job"
@@ -50,6 +50,10 @@ $(TEST_VENV)/ready: packaging/requirements.txt tests/requirements.txt
 
 unit: $(TEST_VENV)/ready
 	$(TEST_VENV)/bin/python -m pytest -q -rs tests --basetemp=$(UNIT_TMP)
+
+# The unit suite 30 times in a row with every CPU busy; each failure with its seed (see README, Tests).
+stress: $(TEST_VENV)/ready
+	tests/stress 30
 
 integration: $(TEST_VENV)/ready
 	$(TEST_VENV)/bin/python -m pytest -q integration --ignore=integration/vm --ignore=integration/cluster --basetemp=build/pytest-integration
