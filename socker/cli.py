@@ -44,6 +44,7 @@ Run options:
   -i, --interactive          forward standard input to the container
   -t, --tty                  give the container a terminal
   --                         end of options
+A container gets the GPUs your job holds on the node, and no other device.
 
 Exit status: the container's own; 125 if socker refused or socker or the
 engine failed; 126 if COMMAND cannot be run; 127 if COMMAND is not found in
@@ -148,6 +149,8 @@ def parse(argv):
 
 _PLAIN_COMMANDS = {"images": ImagesRequest, "prune": PruneRequest, "sweep": SweepRequest}
 _RUN_FLAGS = {"-i": "interactive", "--interactive": "interactive", "-t": "tty", "--tty": "tty"}
+# What `docker run` gives devices with: no such option exists here, and the refusal says where GPUs come from.
+_DEVICE_OPTIONS = ("--gpus", "--device", "--device-cgroup-rule")
 _BUNDLED_FLAGS = re.compile(r"-[it]{2,}\Z")
 _RUN_VALUED = {
     "-e": "env", "--env": "env",
@@ -183,6 +186,9 @@ def _parse_run(args):
             if not value:
                 raise UsageError("option '--workdir' needs a directory")
             workdir = value
+        elif name.split("=")[0] in _DEVICE_OPTIONS:
+            raise UsageError(f"'socker run' has no option {name.split('=')[0]}: a container gets the GPUs of "
+                             "your job (#SBATCH --gres=gpu:N) and no other device")
         else:
             raise UsageError(f"unknown option {arg!r} for 'socker run'; see 'socker run --help'")
     if not args:

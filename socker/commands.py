@@ -6,8 +6,8 @@ import shlex
 import stat
 import sys
 
-from . import (__version__, audit, cgroups, config, guardian, hostpaths, imageref, jobs, policy, prune, pulled,
-               pulllock, pulls, registrytrust, runner, securefile, statedir)
+from . import (__version__, audit, cgroups, config, gpus, guardian, hostpaths, imageref, jobs, policy, prune,
+               pulled, pulllock, pulls, registrytrust, runner, securefile, statedir)
 from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
                   VersionRequest)
 from .engine import Engine
@@ -63,13 +63,21 @@ def run(request, context):
     try:
         job = jobs.current_job(identity.uid)
         record.note(job=job.job_id if job else None)
+        granted = gpus.grant(settings.gpus, job, context.privileges)
+        if granted.note:
+            print(f"socker: {granted.note}", file=sys.stderr)
+        record.note(gpus=len(granted.units))
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
-        host = hostpaths.look([*roots, *(v.source for v in request.volumes)])
-        spec = policy.authorize(request, settings, identity, host, context.caller_env, job)
+        libraries = settings.gpus.libraries if granted.units else ()
+        host = hostpaths.look([*roots, *libraries, *(v.source for v in request.volumes)])
+        spec = policy.authorize(request, settings, identity, host, context.caller_env, job, granted.units)
         image, pulled = pulls.obtain(spec.image, settings, engine, context.privileges, identity)
         record.note(pulled=pulled)
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
         placement = cgroups.place(job, settings.inside_jobs_pids)
+        if job is not None and granted.numbers:
+            with context.privileges.elevated():
+                cgroups.allow_mknod(job, granted.numbers)
         if job is not None:
             spec = dataclasses.replace(spec, limits=placement.limits)
         descriptors = hostpaths.pin(spec.mounts)
@@ -229,6 +237,7 @@ def config_check(request, context):
         else:
             problems += _registry_problems(settings)
         problems += _unverified_registries(settings, Engine(settings.socket, context.privileges))
+        problems += _gpu_problems(settings.gpus, context.privileges)
     for problem in problems:
         print(f"socker: {problem}")
     print(f"config check: {len(problems)} problem(s)" if problems else "config check: ok")
@@ -279,6 +288,22 @@ def _unverified_registries(settings, engine):
         return [f"cannot ask the engine which registries it reaches without verified TLS: {e}"]
     return [config.unverified_registry(registry.host) for registry in settings.registries
             if not registry.insecure and registrytrust.reached_without_verified_tls(registry.host, engines_view)]
+
+
+def _gpu_problems(settings, privileges):
+    """The GPUs' device files, the driver's libraries and scontrol, as this node has them."""
+    if settings is None:
+        return []
+    problems = []
+    for path in (*settings.units, *settings.shared):
+        try:
+            gpus.probe([path], privileges)
+        except SockerError as e:
+            problems.append(f"gpus: {e}")
+    problems += [f"gpus: library {path}: missing" for path in settings.libraries if not os.path.exists(path)]
+    if not os.access(settings.scontrol, os.X_OK):
+        problems.append(f"gpus: scontrol {settings.scontrol}: not an executable program")
+    return problems
 
 
 def _distribution_problems():

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from . import audit, imageref, registrytrust, securefile
+from .environ import ENV_NAME
 from .errors import ConfigError
 from .model import Limits
 
@@ -46,6 +47,20 @@ DEFAULT_PULL_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
+class Gpus:
+    """The node's GPUs, and what a container that gets some of them needs besides."""
+    units: tuple  # device files, one per GPU, in the order the scheduler numbers them (gres.conf)
+    shared: tuple  # device files every GPU container needs too (/dev/nvidiactl, /dev/nvidia-uvm)
+    libraries: tuple  # host files bound read-only at the same path: the driver's, which match the kernel's
+    variables: tuple  # names set to the container's GPUs, numbered 0..n-1 (CUDA_VISIBLE_DEVICES)
+    outside_jobs: tuple  # the units a container outside any job gets
+    scontrol: str  # Slurm's scontrol, which confirms a job holds every GPU of the node
+
+
+DEFAULT_GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES",)
+
+
+@dataclass(frozen=True)
 class Credentials:
     username: str
     password: str = field(repr=False)
@@ -64,6 +79,7 @@ class Config:
     audit_facility: str
     outside_jobs: Limits | None  # None: refuse to run outside a batch job
     inside_jobs_pids: int = DEFAULT_INSIDE_JOBS_PIDS  # a job's container's pids limit, where the job sets none
+    gpus: Gpus | None = None  # None: this node has no GPUs for containers
 
 
 def load(path=CONFIG_PATH):
@@ -108,7 +124,7 @@ def from_document(document):
     """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
     top = _mapping(document, "(top level)", required={"images"},
                    optional={"engine", "registries", "mounts", "volumes", "network", "environment_prefixes",
-                             "audit", "outside_jobs", "inside_jobs"})
+                             "audit", "outside_jobs", "inside_jobs", "gpus"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
     audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
     registries = tuple(_registry(v, f"registries[{i}]")
@@ -135,7 +151,44 @@ def from_document(document):
         outside_jobs=_outside_jobs(top.get("outside_jobs", {})),
         inside_jobs_pids=_pids(_mapping(top.get("inside_jobs", {}), "inside_jobs", optional={"pids"}).get(
             "pids", DEFAULT_INSIDE_JOBS_PIDS), "inside_jobs.pids"),
+        gpus=_gpus(top["gpus"]) if "gpus" in top else None,
     )
+
+
+def _gpus(value):
+    section = _mapping(value, "gpus", required={"units"},
+                       optional={"shared", "libraries", "variables", "outside_jobs", "scontrol"})
+    units, shared, outside = (tuple(_device_file(v, f"gpus.{key}[{i}]")
+                                    for i, v in enumerate(_list(section.get(key, []), f"gpus.{key}")))
+                              for key in ("units", "shared", "outside_jobs"))
+    if not units:
+        raise _Invalid("gpus.units", "must list the device file of each GPU")
+    listed = units + shared
+    for i, path in enumerate(listed):
+        if path in listed[:i]:
+            raise _Invalid("gpus", f"{path} is listed twice")
+    for path in outside:
+        if path not in units:
+            raise _Invalid("gpus.outside_jobs", f"{path} is not one of gpus.units")
+    variables = tuple(_variable(v, f"gpus.variables[{i}]") for i, v in
+                      enumerate(_list(section.get("variables", list(DEFAULT_GPU_VARIABLES)), "gpus.variables")))
+    return Gpus(units=units, shared=shared, outside_jobs=outside, variables=variables,
+                libraries=tuple(_absolute_path(v, f"gpus.libraries[{i}]")
+                                for i, v in enumerate(_list(section.get("libraries", []), "gpus.libraries"))),
+                scontrol=_absolute_path(section.get("scontrol", "/usr/bin/scontrol"), "gpus.scontrol"))
+
+
+def _device_file(value, key):
+    path = _absolute_path(value, key)
+    if not path.startswith("/dev/"):
+        raise _Invalid(key, f"must be a device file in /dev, not {path!r}")
+    return path
+
+
+def _variable(value, key):
+    if not isinstance(value, str) or not ENV_NAME.match(value):
+        raise _Invalid(key, "must be a variable name, such as CUDA_VISIBLE_DEVICES")
+    return value
 
 
 def _outside_jobs(value):

@@ -156,7 +156,12 @@ class Engine:
             "CapAdd": [],
             "SecurityOpt": ["no-new-privileges"],
             "GroupAdd": [str(g) for g in spec.groups],
-            "Devices": [],
+            # The device files of the container's GPUs, each alone: the engine's device filter for
+            # the container (which on cgroup v2 replaces the job's) lets it use these and its defaults.
+            "Devices": [{"PathOnHost": path, "PathInContainer": path, "CgroupPermissions": "rwm"}
+                        for path in spec.devices],
+            # The engine's own runtime, whatever the default: another (NVIDIA's) may add devices.
+            "Runtime": "runc",
             "Init": True,
             "NetworkMode": spec.network,
             # Never the host's: its shared memory is every user's.

@@ -48,3 +48,4 @@ class ContainerSpec:
     labels: dict
     limits: Limits | None  # outside a job, the admin's; inside one, None until cgroups.place tells the job's
     ulimits: tuple = ()  # the caller's resource limits as (engine name, soft, hard); -1 is unlimited
+    devices: tuple = ()  # device files the container gets, at the same paths (its GPUs)

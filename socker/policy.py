@@ -19,6 +19,7 @@ from .model import ContainerSpec, Mount
 # identity files socker itself provides (runc CVE-2024-21626 used a WORKDIR under /proc).
 PROTECTED_TARGETS = ("/proc", "/sys", "/dev", "/etc")
 SOCKER_LABEL = "socker"
+NVIDIA_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 # Each -v is a mount, a descriptor and a staged mount point on the host while the container runs.
 MAX_VOLUMES = 64
 
@@ -50,8 +51,9 @@ def registry_for(reference, config):
     return next((registry for registry in config.registries if registry.host == domain), None)
 
 
-def authorize(request, config, identity, host, caller_env, job):
-    """Return the ContainerSpec for `request` from a caller in `job` (or None), or raise the refusal."""
+def authorize(request, config, identity, host, caller_env, job, gpu_units=()):
+    """Return the ContainerSpec for `request` from a caller in `job` (or None), given the GPUs
+    `gpu_units` (device files, decided by `gpus.grant`), or raise the refusal."""
     if identity.uid == 0:
         raise PolicyError("socker does not run containers for root; use docker directly")
     if job is None and config.outside_jobs is None:
@@ -64,6 +66,8 @@ def authorize(request, config, identity, host, caller_env, job):
     mounts += [_user_volume(v, config, identity, host) for v in request.volumes]
     cwd = _mount_cwd(mounts, config, identity, host, required=request.workdir is None)
     workdir = cwd if request.workdir is None else _container_path(request.workdir, "working directory")
+    if gpu_units:
+        mounts += _gpu_libraries(config.gpus, host)
     _check_targets(mounts, may_nest=_home_in_a_site_mount(mounts, config, identity))
     return ContainerSpec(
         image=image,
@@ -71,7 +75,8 @@ def authorize(request, config, identity, host, caller_env, job):
         uid=identity.uid,
         gid=identity.gid,
         groups=identity.groups,
-        env=_environment(request, identity, caller_env, config.environment_prefixes),
+        env=_environment(request, identity, caller_env, config.environment_prefixes,
+                         _gpu_variables(config.gpus, gpu_units)),
         mounts=tuple(mounts),
         workdir=workdir,
         interactive=request.interactive,
@@ -80,7 +85,30 @@ def authorize(request, config, identity, host, caller_env, job):
         labels=container_labels(identity, job),
         limits=config.outside_jobs if job is None else None,
         ulimits=identity.limits,
+        devices=(*gpu_units, *config.gpus.shared) if gpu_units else (),
     )
+
+
+def _gpu_libraries(gpus, host):
+    """The driver's files, bound read-only where the host has them: they must match its kernel driver."""
+    mounts = []
+    for path in gpus.libraries:
+        resolved = host.realpaths.get(path)
+        if resolved is None:
+            raise HostPathError(f"GPU library {path} does not exist on this node; tell your administrator")
+        mounts.append(Mount(resolved[0], path, True))
+    return mounts
+
+
+def _gpu_variables(gpus, units):
+    """The admin's variables numbering the container's GPUs 0..n-1, empty where it has none. They
+    come after the caller's: a caller's -e of one of them is overwritten."""
+    if gpus is None:
+        return {}
+    numbered = ",".join(str(index) for index in range(len(units)))
+    # What NVIDIA's hook would read to add devices of its own (an image's "all", a caller's -e):
+    # none. The engine is asked for its plain runtime anyway.
+    return {NVIDIA_DEVICES: "void", **dict.fromkeys(gpus.variables, numbered)}
 
 
 def _require_engine_text(identity, host):
@@ -214,7 +242,9 @@ def _check_targets(mounts, may_nest):
                                   "choose one outside it")
 
 
-def _environment(request, identity, caller_env, prefixes):
+def _environment(request, identity, caller_env, prefixes, socker_sets):
+    """The container's variables: socker's own, what the admin lets through, the caller's -e, and
+    last `socker_sets`, which no caller's value replaces."""
     env = {"HOME": identity.home, "USER": identity.name, "LOGNAME": identity.name}
     # What an MPI launcher tells its ranks (OMPI_*, PMIX_*, ...), where the admin allows it.
     env.update({name: text.require(value, f"environment variable {name}") for name, value in sorted(caller_env.items())
@@ -227,4 +257,5 @@ def _environment(request, identity, caller_env, prefixes):
                 continue
             value = text.require(caller_env[name], f"environment variable {name}")
         env[name] = value
+    env.update(socker_sets)
     return tuple(f"{name}={value}" for name, value in env.items())

@@ -182,6 +182,20 @@ class Privileges:
         finally:
             os.seteuid(self._uid)
 
+    @contextmanager
+    def wholly_root(self):
+        """Hold every uid root's for the body: for what the kernel judges by the real uid
+        (access(2)), and for a program run as root that the caller must not trace or signal."""
+        if not self.setuid:
+            yield
+            return
+        os.seteuid(0)
+        os.setresuid(0, 0, 0)
+        try:
+            yield
+        finally:
+            os.setresuid(self._uid, self._uid, 0)
+
     def fork_root_child(self):
         """fork(); the child has every uid 0 from its first instruction, so the caller can never signal it.
 

@@ -72,3 +72,5 @@ class FakePrivileges:
             yield
         finally:
             self.depth -= 1
+
+    wholly_root = elevated

@@ -45,7 +45,7 @@ def make_config(**changes):
 # Every path under one of EXISTING is there; names say what they are ("*.txt" a regular
 # file, "*fifo*" something else, "*missing*" absent). SYMLINKS redirect whole subtrees.
 EXISTING = ("/home", "/home/alice", "/home/bob", "/scratch", "/scratch2", "/scratchy", "/cluster/software",
-            "/export", "/etc", "/var", "/tmp", "/root")
+            "/export", "/etc", "/var", "/tmp", "/root", "/usr/lib")
 SYMLINKS = {
     "/home/alice/link-etc": "/etc",
     "/home/alice/link-scratch": "/scratch/alice",
@@ -86,16 +86,17 @@ def make_host(paths, cwd="/home/alice"):
                            writable=frozenset(d for d in directories if any(policy.is_within(d, w) for w in WRITABLE)))
 
 
-def host_for(request, config=CONFIG, identity=IDENTITY, cwd="/home/alice"):
+def host_for(request, config=CONFIG, identity=IDENTITY, cwd="/home/alice", gpu_units=()):
     """The HostView `socker run` would see: the same paths commands.run asks hostpaths.look for."""
-    paths = [identity.home, *config.volume_prefixes, *(m.source for m in config.site_mounts),
+    libraries = config.gpus.libraries if gpu_units else ()
+    paths = [identity.home, *config.volume_prefixes, *(m.source for m in config.site_mounts), *libraries,
              *(v.source for v in request.volumes)]
     return make_host(paths, cwd)
 
 
 def authorize_run(*run_args, config=CONFIG, identity=IDENTITY, cwd="/home/alice", caller_env=CALLER_ENV,
-                  job=None):
+                  job=None, gpu_units=()):
     """Parse `socker run RUN_ARGS...` and return the policy's ContainerSpec for it."""
     request = cli.parse(["run", *run_args]).action
-    host = host_for(request, config, identity, cwd)
-    return policy.authorize(request, config, identity, host, caller_env, job=job)
+    host = host_for(request, config, identity, cwd, gpu_units)
+    return policy.authorize(request, config, identity, host, caller_env, job=job, gpu_units=gpu_units)

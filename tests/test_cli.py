@@ -147,6 +147,14 @@ def test_unknown_run_options_are_refused(option):
     assert option.partition("=")[0][:3] in message
 
 
+@pytest.mark.parametrize("option", ["--gpus", "--gpus=all", "--device=/dev/nvidia0", "--device-cgroup-rule",
+                                    "--device-cgroup-rule=c 195:* rwm"])
+def test_device_options_are_refused_saying_that_gpus_come_from_the_job(option):
+    message = usage_error(["run", option, "busybox"])
+    assert message == (f"'socker run' has no option {option.partition('=')[0]}: a container gets the GPUs of your "
+                       "job (#SBATCH --gres=gpu:N) and no other device")
+
+
 def test_dash_alone_is_an_image_not_an_option():
     assert run("-").image == "-"
 

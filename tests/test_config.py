@@ -66,6 +66,13 @@ def test_facilities(facility):
     assert from_document({**MINIMAL, "audit": {"facility": facility}}).audit_facility == facility
 
 
+def test_gpus_and_their_defaults():
+    gpus = config.from_document({**MINIMAL, "gpus": {"units": ["/dev/nvidia0", "/dev/nvidia1"]}}).gpus
+    assert gpus == config.Gpus(units=("/dev/nvidia0", "/dev/nvidia1"), shared=(), libraries=(),
+                               variables=("CUDA_VISIBLE_DEVICES",), outside_jobs=(), scontrol="/usr/bin/scontrol")
+    assert config.from_document(MINIMAL).gpus is None
+
+
 def test_outside_jobs_can_be_refused():
     assert from_document({**MINIMAL, "outside_jobs": {"allow": False}}).outside_jobs is None
 
@@ -132,6 +139,18 @@ def test_outside_jobs_can_be_refused():
     ({**MINIMAL, "outside_jobs": {"pids": 8}}, "outside_jobs.pids", "at least 16"),
     ({**MINIMAL, "outside_jobs": {"pids": 100.5}}, "outside_jobs.pids", "integer"),
     ({**MINIMAL, "outside_jobs": {"swap": "1G"}}, "outside_jobs.swap", "unknown key"),
+    ({**MINIMAL, "gpus": {}}, "gpus.units", "missing"),
+    ({**MINIMAL, "gpus": {"units": []}}, "gpus.units", "must list the device file of each GPU"),
+    ({**MINIMAL, "gpus": {"units": ["/home/alice/gpu"]}}, "gpus.units[0]", "device file in /dev"),
+    ({**MINIMAL, "gpus": {"units": ["/dev/../home/gpu"]}}, "gpus.units[0]", "normalised"),
+    ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "shared": ["/dev/g0"]}}, "gpus", "/dev/g0 is listed twice"),
+    ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "outside_jobs": ["/dev/g1"]}}, "gpus.outside_jobs",
+     "not one of gpus.units"),
+    ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "variables": ["CUDA-DEVICES"]}}, "gpus.variables[0]",
+     "variable name"),
+    ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "libraries": ["lib/libcuda.so"]}}, "gpus.libraries[0]",
+     "absolute path"),
+    ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "count": 1}}, "gpus.count", "unknown key"),
 ])
 def test_invalid_documents_name_the_key(document, key, reason):
     found_key, found_reason = invalid(document)

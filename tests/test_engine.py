@@ -72,6 +72,7 @@ def expected(host_config=None, **config_fields):
             "Privileged": False,
             "PublishAllPorts": False,
             "RestartPolicy": {"Name": "no"},
+            "Runtime": "runc",
             "SecurityOpt": ["no-new-privileges"],
         },
     }
@@ -100,6 +101,39 @@ def test_a_run_in_a_job_has_the_job_cgroup_as_parent_and_no_limits_of_its_own():
                       if k not in ("Memory", "MemorySwap", "NanoCpus", "PidsLimit")}
     assert body == {**expected(Labels={"socker": "1", "socker.uid": "1000", "socker.job": "4242"}),
                     "HostConfig": {**limits_removed, "CgroupParent": JOB_PARENT}}
+
+
+GPUS = config.from_document({"images": ["busybox:1.36"], "gpus": {
+    "units": ["/dev/nvidia0", "/dev/nvidia1", "/dev/nvidia2"], "shared": ["/dev/nvidiactl", "/dev/nvidia-uvm"],
+    "libraries": ["/usr/lib/gpu/libcuda.so.1"], "variables": ["CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"]}})
+
+
+def device(path):
+    return {"PathOnHost": path, "PathInContainer": path, "CgroupPermissions": "rwm"}
+
+
+def test_a_gpu_run_gets_exactly_its_units_the_shared_devices_the_libraries_and_their_numbers():
+    spec = authorize_run("-e", "CUDA_VISIBLE_DEVICES=0,1,2", "-e", "NVIDIA_VISIBLE_DEVICES=all", "busybox:1.36",
+                         "id", job=JOB, config=GPUS, gpu_units=("/dev/nvidia0", "/dev/nvidia2"))
+    body = create_body(spec, cgroup_parent=JOB_PARENT)
+    assert body["HostConfig"]["Devices"] == [device("/dev/nvidia0"), device("/dev/nvidia2"),
+                                             device("/dev/nvidiactl"), device("/dev/nvidia-uvm")]
+    assert "DeviceCgroupRules" not in body["HostConfig"] and "DeviceRequests" not in body["HostConfig"]
+    assert body["HostConfig"]["Runtime"] == "runc"
+    assert body["HostConfig"]["Mounts"] == [HOME, bind("/usr/lib/gpu/libcuda.so.1", "/usr/lib/gpu/libcuda.so.1", True),
+                                            *IDENTITY_BINDS]
+    # The caller's -e of a GPU variable is overwritten, not repeated: the first of two would win.
+    assert body["Env"] == ["HOME=/home/alice", "USER=alice", "LOGNAME=alice", "CUDA_VISIBLE_DEVICES=0,1",
+                           "NVIDIA_VISIBLE_DEVICES=void", "ROCR_VISIBLE_DEVICES=0,1"]
+
+
+def test_a_run_without_gpus_on_a_gpu_node_gets_no_device_and_no_library_and_hides_the_gpus():
+    spec = authorize_run("-e", "CUDA_VISIBLE_DEVICES=0", "busybox:1.36", "id", job=JOB, config=GPUS)
+    body = create_body(spec, cgroup_parent=JOB_PARENT)
+    assert body["HostConfig"]["Devices"] == []
+    assert body["HostConfig"]["Mounts"] == [HOME, *IDENTITY_BINDS]
+    assert body["Env"] == ["HOME=/home/alice", "USER=alice", "LOGNAME=alice", "CUDA_VISIBLE_DEVICES=",
+                           "NVIDIA_VISIBLE_DEVICES=void", "ROCR_VISIBLE_DEVICES="]
 
 
 def test_an_interactive_terminal():

@@ -1,0 +1,92 @@
+"""Which GPUs a container gets: the kernel's verdict, the controller's word where that cannot tell, never
+a variable; and nothing where neither can be had."""
+
+import os
+import stat
+
+import pytest
+
+from helpers import JOB
+from fake_engine_api import FakePrivileges
+from socker import config, gpus
+from socker.errors import SockerError
+
+UNITS = ("/dev/gpu0", "/dev/gpu1", "/dev/gpu2", "/dev/gpu3")
+GPUS = config.from_document({"images": ["busybox"], "gpus": {
+    "units": list(UNITS), "shared": ["/dev/gpuctl"], "outside_jobs": ["/dev/gpu3"]}}).gpus
+
+
+def probed(*usable):
+    devices = {unit: gpus.Device(unit, (1, 50 + i), unit in usable) for i, unit in enumerate(UNITS)}
+    devices["/dev/gpuctl"] = gpus.Device("/dev/gpuctl", (1, 60), True)
+    return devices
+
+
+def never_asked():
+    raise AssertionError("the controller was asked where the kernel's verdict was enough")
+
+
+def controller_says(answer):
+    def job_holds_every_unit():
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    return job_holds_every_unit
+
+
+NUMBERS = ((1, 50), (1, 51), (1, 52), (1, 53), (1, 60))
+
+
+def test_a_job_gets_the_units_its_filter_allows_and_the_controller_is_not_asked():
+    assert gpus.decide(GPUS, JOB, probed("/dev/gpu1", "/dev/gpu3"), never_asked) == gpus.Grant(
+        ("/dev/gpu1", "/dev/gpu3"), NUMBERS)
+
+
+def test_a_job_whose_filter_allows_no_unit_gets_none_and_no_note():
+    assert gpus.decide(GPUS, JOB, probed(), never_asked) == gpus.Grant((), NUMBERS)
+
+
+def test_a_filter_that_allows_every_unit_needs_the_controllers_word():
+    assert gpus.decide(GPUS, JOB, probed(*UNITS), controller_says(True)) == gpus.Grant(UNITS, NUMBERS)
+
+
+def test_no_filter_is_never_taken_for_one_that_allows_everything():
+    grant = gpus.decide(GPUS, JOB, probed(*UNITS), controller_says(False))
+    assert grant.units == () and "ConstrainDevices=yes" in grant.note
+
+
+def test_a_controller_that_cannot_answer_means_no_gpu_and_says_why():
+    grant = gpus.decide(GPUS, JOB, probed(*UNITS), controller_says(SockerError("scontrol: timed out")))
+    assert grant.units == () and grant.note.endswith("scontrol: timed out")
+
+
+def test_outside_jobs_the_admins_list_whatever_the_kernel_says():
+    assert gpus.decide(GPUS, None, probed(), never_asked).units == ("/dev/gpu3",)
+
+
+def test_a_node_without_gpus_configured_gives_nothing_and_probes_nothing():
+    assert gpus.grant(None, JOB, FakePrivileges()) == gpus.Grant()
+
+
+def test_a_missing_device_means_no_gpu_with_its_reason():
+    settings = config.from_document({"images": ["busybox"], "gpus": {"units": ["/dev/socker-missing-gpu"]}}).gpus
+    grant = gpus.grant(settings, JOB, FakePrivileges())
+    assert grant == gpus.Grant(note="the container gets no GPU: device /dev/socker-missing-gpu: "
+                                    "No such file or directory")
+
+
+def test_the_probe_reports_a_character_device_with_its_number():
+    assert gpus.probe(["/dev/null"], FakePrivileges()) == {"/dev/null": gpus.Device("/dev/null", (1, 3), True)}
+
+
+@pytest.mark.root
+def test_the_probe_refuses_a_device_outside_dev_whatever_link_leads_there(tmp_path):
+    outside = tmp_path / "gpu"
+    os.mknod(outside, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    with pytest.raises(SockerError, match="not a character device in /dev"):
+        gpus.probe([str(outside)], FakePrivileges())
+
+
+def test_the_probe_refuses_what_is_not_a_character_device():
+    with pytest.raises(SockerError, match="/dev/shm is not a character device in /dev"):
+        gpus.probe(["/dev/shm"], FakePrivileges())
