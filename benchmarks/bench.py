@@ -18,6 +18,9 @@ Measured, interleaved (the order of socker/docker/native rotates every iteration
   compute      Bowtie: align generated reads to a generated reference, best of 3
   memory       peak RSS and anonymous memory of socker and of its root-owned guardian while
                `sleep 5` runs (sampled with psutil)
+  gpustart     `socker run IMG true` with two GPUs (the fake ones of integration/slurm/fake-gpus,
+               given outside jobs: the kernel's verdict on four units, their device entries and
+               the driver library's bind) against the same on a node without GPUs configured
   coldstart    16 simultaneous `socker run IMG true` of an image the node lacks, against
                `docker pull IMG` and then 16 simultaneous `docker run IMG true`: wall time until
                all have ended, and the pulls that reached the site registry (its access log).
@@ -53,6 +56,7 @@ import liveconfig
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 import siteregistry  # the harness's registry: publishing images, its access log, logins
+from gpuprobe import GPUS_SECTION, UNITS  # the harness's fake GPUs
 
 RESULTS = HERE / "results"
 CONFIG = Path("/etc/socker/socker.yaml")
@@ -61,7 +65,7 @@ BOWTIE_IMAGE = "socker-test/bowtie:latest"
 COLDSTART_NAME = "bench-coldstart"  # in the registry's test namespace
 COLDSTART_IMAGE = siteregistry.reference(COLDSTART_NAME)
 TOOLS = ("socker", "docker", "native")
-PARTS = ("start", "concurrency", "compute", "memory", "coldstart")
+PARTS = ("start", "gpustart", "concurrency", "compute", "memory", "coldstart")
 
 
 def note(message):
@@ -377,6 +381,38 @@ def measure_start(commands, user, tools, reps, warmup):
     return result
 
 
+def measure_gpu_start(commands, user, reps, warmup):
+    """socker's start with two GPUs against the same without GPUs configured, interleaved; the
+    config is swapped (liveconfig.replaced) between runs, outside the timed part."""
+    plain = CONFIG.read_text()
+    if "\ngpus:" in plain:
+        die(f"{CONFIG} lists GPUs already: gpustart measures against a node without them")
+    missing = [unit for unit in UNITS if not os.path.exists(unit)]
+    if missing:
+        die(f"{', '.join(missing)} missing (integration/up makes the fake GPUs)")
+    with_gpus = (plain + GPUS_SECTION + f"  outside_jobs: [{UNITS[0]}, {UNITS[1]}]\n").encode()
+    kinds = ("plain", "gpus")
+    samples, failures = {k: [] for k in kinds}, {k: 0 for k in kinds}
+    argv, env = commands.argv("socker", START_IMAGE, ["true"])
+    for i in range(-warmup, reps):
+        for kind in rotated(list(kinds), i):
+            with liveconfig.replaced(CONFIG, with_gpus) if kind == "gpus" else contextlib.nullcontext():
+                t, rc, err = run_timed(argv, env=env, cwd=user.home, capture=True)
+            if i < 0:
+                continue
+            if rc == 0:
+                samples[kind].append(t)
+            else:
+                failures[kind] += 1
+                note(f"gpustart: {kind} run failed ({rc}): {err.strip()}")
+    result = {kind: {"samples_s": samples[kind], "n": len(samples[kind]), "failures": failures[kind],
+                     "p50_s": percentile(samples[kind], 50), "p90_s": percentile(samples[kind], 90)}
+              for kind in kinds}
+    for q in ("p50", "p90"):
+        result[f"ratio_{q}_gpus_plain"] = ratio(result["gpus"][f"{q}_s"], result["plain"][f"{q}_s"])
+    return result
+
+
 def concurrent_wall(commands, user, tool, n, image=START_IMAGE):
     argv, env = commands.argv(tool, image, ["true"])
     t0 = time.perf_counter()
@@ -610,6 +646,14 @@ def markdown(res):
             lines += ["", f"socker / docker: p50 **{fmt_ratio(s['ratio_p50_socker_docker'])}**, "
                       f"p90 **{fmt_ratio(s['ratio_p90_socker_docker'])}**"]
         lines.append("")
+    if "gpustart" in res:
+        g = res["gpustart"]
+        lines += [f"## GPU start: `socker run IMG true` with two GPUs, {p['start_reps']} runs each", "",
+                  "| socker | p50 | p90 | failures |", "|---|---:|---:|---:|"]
+        for kind, label in (("plain", "no GPUs configured"), ("gpus", "two GPUs (of four probed)")):
+            lines.append(f"| {label} | {ms(g[kind]['p50_s'])} | {ms(g[kind]['p90_s'])} | {g[kind]['failures']} |")
+        lines += ["", f"with GPUs / without: p50 **{fmt_ratio(g['ratio_p50_gpus_plain'])}**, "
+                  f"p90 **{fmt_ratio(g['ratio_p90_gpus_plain'])}**", ""]
     if "concurrency" in res:
         ctools = [t for t in tools if t != "native"]
         lines += [f"## Concurrency: N simultaneous `IMG true`, wall time until all ended "
@@ -803,6 +847,9 @@ def main(argv=None):
         if "start" in parts:
             note(f"start: {params['start_reps']} runs each of {', '.join(tools)}")
             res["start"] = measure_start(commands, user, tools, params["start_reps"], params["warmup"])
+        if "gpustart" in parts and socker:
+            note(f"gpustart: {params['start_reps']} runs each with and without GPUs")
+            res["gpustart"] = measure_gpu_start(commands, user, params["start_reps"], params["warmup"])
         if "concurrency" in parts:
             res["concurrency"] = measure_concurrency(commands, user, tools, params["concurrency_levels"],
                                                      params["concurrency_reps"])

@@ -13,36 +13,10 @@ import subprocess
 
 import pytest
 
+from gpuprobe import ALLOWED, DENIED, GPUS_SECTION, PROBE, UNITS, assert_container_has_exactly, held, seen
 from helpers import (ALICE, BOB, IMAGE, SOCKER, TEST_CONFIG, refused, sbatch, socker, socker_containers, wait_job)
 
-UNITS = [f"/dev/socker-gpu{i}" for i in range(4)]
-CONTROL = "/dev/socker-gpuctl"
-LIBRARY = "/usr/lib/socker-test-gpu/libsocker-gpu.so.1"
-GPU_CONFIG = TEST_CONFIG + f"""\
-gpus:
-  units: [{", ".join(UNITS)}]
-  shared: [{CONTROL}]
-  libraries: [{LIBRARY}]
-  variables: [CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES]
-"""
-ALLOWED, DENIED = "No such device or address", "Operation not permitted"
-# Run as `sh probe.sh WHERE`: each GPU device file there and what opening it gives, the GPU
-# variables, and whether the driver library is there and read-only.
-PROBE = f"""\
-for d in {" ".join(UNITS)} {CONTROL}; do
-    [ -e "$d" ] || continue
-    e=$( (exec 3<>"$d") 2>&1 ) && e=opened
-    echo "$1 device $d ${{e##*: }}"
-done
-echo "$1 env CUDA_VISIBLE_DEVICES=${{CUDA_VISIBLE_DEVICES-unset}}"
-echo "$1 env ROCR_VISIBLE_DEVICES=${{ROCR_VISIBLE_DEVICES-unset}}"
-echo "$1 env NVIDIA_VISIBLE_DEVICES=${{NVIDIA_VISIBLE_DEVICES-unset}}"
-if [ -f {LIBRARY} ]; then
-    if (echo x >>{LIBRARY}) 2>/dev/null; then echo "$1 library writable"; else echo "$1 library read-only"; fi
-fi
-echo "$1 done"
-"""
-
+GPU_CONFIG = TEST_CONFIG + GPUS_SECTION
 
 @pytest.fixture
 def gpus(site_config, alice_scratch):
@@ -66,29 +40,6 @@ def run_job(scratch, script, *options):
     job = sbatch(ALICE, script, "--mem=200M", "-c", "1", *options, output=output)
     wait_job(job, 180)
     return output.read_text()
-
-
-def seen(text, where):
-    """What the probe printed at `where`: ({device: verdict}, {variable: value}, library or None)."""
-    lines = [line.split(" ", 2)[1:] for line in text.splitlines() if line.startswith(f"{where} ")]
-    assert ["done"] in lines, f"no complete probe at {where!r} in:\n{text}"
-    devices = dict(rest.split(" ", 1) for kind, rest in (line for line in lines if len(line) == 2) if kind == "device")
-    env = dict(rest.split("=", 1) for kind, rest in (line for line in lines if len(line) == 2) if kind == "env")
-    library = next((rest for kind, rest in (line for line in lines if len(line) == 2) if kind == "library"), None)
-    return devices, env, library
-
-
-def held(devices):
-    return sorted(path for path, verdict in devices.items() if path in UNITS and verdict == ALLOWED)
-
-
-def assert_container_has_exactly(text, units, where="container"):
-    devices, env, library = seen(text, where)
-    assert devices == {**dict.fromkeys(units, ALLOWED), **({CONTROL: ALLOWED} if units else {})}, text
-    numbered = ",".join(map(str, range(len(units))))
-    assert env == {"CUDA_VISIBLE_DEVICES": numbered, "ROCR_VISIBLE_DEVICES": numbered,
-                   "NVIDIA_VISIBLE_DEVICES": "void"}, text
-    assert library == ("read-only" if units else None), text
 
 
 def test_a_job_with_two_gpus_gets_exactly_them_usable_with_the_library_read_only(gpus):

@@ -212,6 +212,15 @@ def test_the_shipped_example_configuration_is_valid(conf_dir):
     assert "docker.io/socker-test/busybox:latest" in c.images and c.network == "none"
 
 
+def test_the_shipped_example_of_gpus_is_valid_once_uncommented(conf_dir):
+    shipped = os.path.join(os.path.dirname(__file__), "..", "etc", "socker.yaml")
+    with open(shipped) as f:
+        text = f.read()
+    example = "\n".join(line[1:] for line in text[text.index("#gpus:"):].splitlines() if line.startswith("#"))
+    c = config.load(str(write_config(conf_dir, f"{text}\n{example}\n")))
+    assert c.gpus.units[0] == "/dev/nvidia0" and c.gpus.variables == ("CUDA_VISIBLE_DEVICES",)
+
+
 @pytest.mark.root
 def test_load_names_file_and_key(conf_dir):
     path = write_config(conf_dir, "images: [busybox]\nmounts:\n  - source: relative\n")

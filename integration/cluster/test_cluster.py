@@ -18,6 +18,7 @@ import pytest
 
 import cgroup_layout
 import siteregistry
+from gpuprobe import GPUS_SECTION, PROBE, assert_container_has_exactly, held, seen
 from helpers import ALICE, SOCKER, job_state, sbatch, unique, wait_job, wait_until
 
 NODES = ("socker-node1", "socker-node2")
@@ -38,7 +39,7 @@ environment_prefixes:
   - PMIX_
   - PMI_
   - SLURM_
-"""
+""" + GPUS_SECTION
 # The ranks talk TCP on the cluster link only (each node also has its uplink, 10.0.2.15 on both);
 # PMIx keeps its job data in the client's memory, not in files of the launcher's no container sees.
 MPI_ENVIRONMENT = (f"export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include={LINK_NETWORK} "
@@ -216,4 +217,19 @@ def test_the_memory_limit_of_a_two_node_job_binds_on_each_node(output):
     for rank in (0, 1):
         assert "status=137" in lines.get(rank, []), (rank, text)
         assert OOM_MESSAGE in lines.get(rank, []), (rank, text)
+    assert wait_until(lambda: nothing_of(job), timeout=120, interval=3)
+
+
+def test_a_gpu_job_on_both_nodes_gives_each_container_its_own_nodes_gpu(output):
+    for node in NODES:
+        on(node, f"cat >/scratch/{ALICE}/probe.sh && chown {ALICE} /scratch/{ALICE}/probe.sh", input=PROBE)
+    script = (f"srun -N2 --gres=gpu:1 sh -c 'sh /scratch/{ALICE}/probe.sh host-$SLURM_NODEID; "
+              f"{SOCKER} run -v /scratch/{ALICE}:/s {BUSYBOX} sh /s/probe.sh container-$SLURM_NODEID'")
+    job = sbatch(ALICE, script, "-N2", "--gres=gpu:1", "--mem=200M", "-t", "30", output=output)
+    wait_job(job, 900)
+    text = output.read_text()
+    for node_id in range(len(NODES)):
+        units = held(seen(text, f"host-{node_id}")[0])
+        assert len(units) == 1, text
+        assert_container_has_exactly(text, units, f"container-{node_id}")
     assert wait_until(lambda: nothing_of(job), timeout=120, interval=3)
