@@ -291,7 +291,7 @@ def _unverified_registries(settings, engine):
 
 
 def _gpu_problems(settings, privileges):
-    """The GPUs' device files, the driver's libraries and scontrol, as this node has them."""
+    """The GPUs' device files and the driver's libraries, as this node has them."""
     if settings is None:
         return []
     problems = []
@@ -300,10 +300,7 @@ def _gpu_problems(settings, privileges):
             gpus.probe([path], privileges)
         except SockerError as e:
             problems.append(f"gpus: {e}")
-    problems += [f"gpus: library {path}: missing" for path in settings.libraries if not os.path.exists(path)]
-    if not os.access(settings.scontrol, os.X_OK):
-        problems.append(f"gpus: scontrol {settings.scontrol}: not an executable program")
-    return problems
+    return problems + [f"gpus: library {path}: missing" for path in settings.libraries if not os.path.exists(path)]
 
 
 def _distribution_problems():

@@ -54,7 +54,6 @@ class Gpus:
     libraries: tuple  # host files bound read-only at the same path: the driver's, which match the kernel's
     variables: tuple  # names set to the container's GPUs, numbered 0..n-1 (CUDA_VISIBLE_DEVICES)
     outside_jobs: tuple  # the units a container outside any job gets
-    scontrol: str  # Slurm's scontrol, which confirms a job holds every GPU of the node
 
 
 DEFAULT_GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES",)
@@ -157,7 +156,7 @@ def from_document(document):
 
 def _gpus(value):
     section = _mapping(value, "gpus", required={"units"},
-                       optional={"shared", "libraries", "variables", "outside_jobs", "scontrol"})
+                       optional={"shared", "libraries", "variables", "outside_jobs"})
     units, shared, outside = (tuple(_device_file(v, f"gpus.{key}[{i}]")
                                     for i, v in enumerate(_list(section.get(key, []), f"gpus.{key}")))
                               for key in ("units", "shared", "outside_jobs"))
@@ -174,8 +173,7 @@ def _gpus(value):
                       enumerate(_list(section.get("variables", list(DEFAULT_GPU_VARIABLES)), "gpus.variables")))
     return Gpus(units=units, shared=shared, outside_jobs=outside, variables=variables,
                 libraries=tuple(_absolute_path(v, f"gpus.libraries[{i}]")
-                                for i, v in enumerate(_list(section.get("libraries", []), "gpus.libraries"))),
-                scontrol=_absolute_path(section.get("scontrol", "/usr/bin/scontrol"), "gpus.scontrol"))
+                                for i, v in enumerate(_list(section.get("libraries", []), "gpus.libraries"))))
 
 
 def _device_file(value, key):

@@ -1,13 +1,12 @@
-"""Which GPUs a container gets: the units the caller's job holds on this node, from sources the
-caller cannot bend.
+"""Which GPUs a container gets: the units the caller's job holds on this node, as the kernel says.
 
-Never from a variable (CUDA_VISIBLE_DEVICES, SLURM_JOB_GPUS, SLURM_STEP_GPUS, NVIDIA_*): the
-caller sets those. The kernel's verdict comes first. The scheduler's device filter binds the
-caller's own cgroup, which socker's process is in, so root's access(2) to each unit says which
-ones the job's step or task holds (a denied one fails with EPERM whoever asks). A filter that
-denies some unit shows that a filter binds. One that allows every unit may be no filter at all
-(ConstrainDevices=no), so then the controller must confirm that the job holds them all, or the
-container gets none.
+Never from a variable (CUDA_VISIBLE_DEVICES, SLURM_JOB_GPUS, SLURM_STEP_GPUS, NVIDIA_*), nor from
+anything a user can write into (the controller's record of a job shows its name and comment):
+only the kernel's verdict. The scheduler's device filter binds the caller's own cgroup, which
+socker's process is in, so root's access(2) to each unit says which ones the job's step or task
+holds (a denied one fails with EPERM whoever asks). A filter that allows every unit may be no
+filter at all (ConstrainDevices=no): then the kernel must also say that a filter binds
+(`devicefilter`), or the container gets none.
 
 The container gets exactly those device files and the shared ones, the driver's libraries
 read-only, and the admin's variables numbering its GPUs 0..n-1. Nothing else would bind it on
@@ -18,7 +17,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from . import slurmctl
+from . import devicefilter, securefile
 from .errors import SockerError
 
 
@@ -36,7 +35,7 @@ class Grant:
     note: str | None = None  # why none, where the job's GPUs could not be told
 
 
-def grant(gpus, job, privileges, node=None):
+def grant(gpus, job, privileges):
     """The Grant for a container of `job` (None: outside any job) on a node with `gpus`
     (config.Gpus, or None where the node has none)."""
     if gpus is None:
@@ -46,16 +45,17 @@ def grant(gpus, job, privileges, node=None):
     except SockerError as e:
         return Grant(note=f"the container gets no GPU: {e}")
 
-    def job_holds_every_unit():
-        with privileges.wholly_root():
-            return slurmctl.holds_every_gpu(job, len(gpus.units), gpus.scontrol, node or os.uname().nodename)
+    def filter_binds():
+        with privileges.elevated():
+            return devicefilter.binds(job)
 
-    return decide(gpus, job, devices, job_holds_every_unit)
+    return decide(gpus, job, devices, filter_binds)
 
 
-def decide(gpus, job, devices, job_holds_every_unit):
-    """The Grant, from the probed `devices` ({path: Device}) and, where the kernel's verdict cannot
-    tell a filter from none, `job_holds_every_unit()`: the controller's word (raises SockerError)."""
+def decide(gpus, job, devices, filter_binds):
+    """The Grant, from the probed `devices` ({path: Device}) and, where the kernel's verdict
+    allows every unit, `filter_binds()`: whether a device filter binds the caller at all (raises
+    SockerError if that cannot be told)."""
     numbers = tuple(device.number for device in devices.values())
     if job is None:
         return Grant(gpus.outside_jobs, numbers)
@@ -63,13 +63,13 @@ def decide(gpus, job, devices, job_holds_every_unit):
     if len(usable) < len(gpus.units):
         return Grant(usable, numbers)
     try:
-        confirmed = job_holds_every_unit()
+        bound = filter_binds()
     except SockerError as e:
-        return Grant((), numbers, f"the container gets no GPU: the controller cannot confirm the job's: {e}")
-    if confirmed:
+        return Grant((), numbers, f"the container gets no GPU: {e}")
+    if bound:
         return Grant(usable, numbers)
-    return Grant((), numbers, "the container gets no GPU: the job's device filter lets it use GPUs it was not "
-                              "given (is ConstrainDevices=yes in Slurm's cgroup.conf?)")
+    return Grant((), numbers, "the container gets no GPU: no device filter binds the job, so its GPUs cannot be "
+                              "told (is ConstrainDevices=yes in Slurm's cgroup.conf?)")
 
 
 def probe(paths, privileges):
@@ -84,6 +84,10 @@ def probe(paths, privileges):
                 raise SockerError(f"device {path}: {e.strerror}") from e
             if not stat.S_ISCHR(st.st_mode) or not real.startswith("/dev/"):
                 raise SockerError(f"device {path} is not a character device in /dev")
+            # Not in a directory others may write (/dev/shm), where the path could be made to lead elsewhere.
+            unsafe = securefile.path_problems(os.path.dirname(real), "directory")
+            if unsafe:
+                raise SockerError(f"device {path}: {unsafe[0]}")
             number = (os.major(st.st_rdev), os.minor(st.st_rdev))
             found[path] = Device(path, number, os.access(real, os.R_OK | os.W_OK))
     return found

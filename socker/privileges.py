@@ -184,8 +184,7 @@ class Privileges:
 
     @contextmanager
     def wholly_root(self):
-        """Hold every uid root's for the body: for what the kernel judges by the real uid
-        (access(2)), and for a program run as root that the caller must not trace or signal."""
+        """Hold every uid root's for the body: for what the kernel judges by the real uid (access(2))."""
         if not self.setuid:
             yield
             return

@@ -69,7 +69,7 @@ def test_facilities(facility):
 def test_gpus_and_their_defaults():
     gpus = config.from_document({**MINIMAL, "gpus": {"units": ["/dev/nvidia0", "/dev/nvidia1"]}}).gpus
     assert gpus == config.Gpus(units=("/dev/nvidia0", "/dev/nvidia1"), shared=(), libraries=(),
-                               variables=("CUDA_VISIBLE_DEVICES",), outside_jobs=(), scontrol="/usr/bin/scontrol")
+                               variables=("CUDA_VISIBLE_DEVICES",), outside_jobs=())
     assert config.from_document(MINIMAL).gpus is None
 
 
@@ -151,6 +151,7 @@ def test_outside_jobs_can_be_refused():
     ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "libraries": ["lib/libcuda.so"]}}, "gpus.libraries[0]",
      "absolute path"),
     ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "count": 1}}, "gpus.count", "unknown key"),
+    ({**MINIMAL, "gpus": {"units": ["/dev/g0"], "scontrol": "/usr/bin/scontrol"}}, "gpus.scontrol", "unknown key"),
 ])
 def test_invalid_documents_name_the_key(document, key, reason):
     found_key, found_reason = invalid(document)

@@ -1,5 +1,5 @@
-"""Which GPUs a container gets: the kernel's verdict, the controller's word where that cannot tell, never
-a variable; and nothing where neither can be had."""
+"""Which GPUs a container gets: the kernel's verdict, where a device filter binds the caller; never a
+variable; and nothing where that cannot be told."""
 
 import os
 import stat
@@ -23,21 +23,21 @@ def probed(*usable):
 
 
 def never_asked():
-    raise AssertionError("the controller was asked where the kernel's verdict was enough")
+    raise AssertionError("the filter was looked for where the kernel's verdict was enough")
 
 
-def controller_says(answer):
-    def job_holds_every_unit():
+def filter_binds(answer):
+    def binds():
         if isinstance(answer, Exception):
             raise answer
         return answer
-    return job_holds_every_unit
+    return binds
 
 
 NUMBERS = ((1, 50), (1, 51), (1, 52), (1, 53), (1, 60))
 
 
-def test_a_job_gets_the_units_its_filter_allows_and_the_controller_is_not_asked():
+def test_a_job_gets_the_units_its_filter_allows_and_nothing_more_is_asked():
     assert gpus.decide(GPUS, JOB, probed("/dev/gpu1", "/dev/gpu3"), never_asked) == gpus.Grant(
         ("/dev/gpu1", "/dev/gpu3"), NUMBERS)
 
@@ -46,18 +46,20 @@ def test_a_job_whose_filter_allows_no_unit_gets_none_and_no_note():
     assert gpus.decide(GPUS, JOB, probed(), never_asked) == gpus.Grant((), NUMBERS)
 
 
-def test_a_filter_that_allows_every_unit_needs_the_controllers_word():
-    assert gpus.decide(GPUS, JOB, probed(*UNITS), controller_says(True)) == gpus.Grant(UNITS, NUMBERS)
+def test_a_filter_that_allows_every_unit_counts_only_if_a_filter_binds():
+    assert gpus.decide(GPUS, JOB, probed(*UNITS), filter_binds(True)) == gpus.Grant(UNITS, NUMBERS)
 
 
 def test_no_filter_is_never_taken_for_one_that_allows_everything():
-    grant = gpus.decide(GPUS, JOB, probed(*UNITS), controller_says(False))
-    assert grant.units == () and "ConstrainDevices=yes" in grant.note
+    grant = gpus.decide(GPUS, JOB, probed(*UNITS), filter_binds(False))
+    assert grant.units == () and grant.note == (
+        "the container gets no GPU: no device filter binds the job, so its GPUs cannot be told "
+        "(is ConstrainDevices=yes in Slurm's cgroup.conf?)")
 
 
-def test_a_controller_that_cannot_answer_means_no_gpu_and_says_why():
-    grant = gpus.decide(GPUS, JOB, probed(*UNITS), controller_says(SockerError("scontrol: timed out")))
-    assert grant.units == () and grant.note.endswith("scontrol: timed out")
+def test_a_filter_that_cannot_be_looked_for_means_no_gpu_and_says_why():
+    grant = gpus.decide(GPUS, JOB, probed(*UNITS), filter_binds(SockerError("cannot open the cgroup X")))
+    assert grant.units == () and grant.note == "the container gets no GPU: cannot open the cgroup X"
 
 
 def test_outside_jobs_the_admins_list_whatever_the_kernel_says():
@@ -90,3 +92,14 @@ def test_the_probe_refuses_a_device_outside_dev_whatever_link_leads_there(tmp_pa
 def test_the_probe_refuses_what_is_not_a_character_device():
     with pytest.raises(SockerError, match="/dev/shm is not a character device in /dev"):
         gpus.probe(["/dev/shm"], FakePrivileges())
+
+
+@pytest.mark.root
+def test_the_probe_refuses_a_device_in_a_directory_others_may_write():
+    path = f"/dev/shm/socker-unit-test-gpu-{os.getpid()}"
+    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    try:
+        with pytest.raises(SockerError, match=r"/dev/shm: directory is writable by group or others \(mode 1777\)"):
+            gpus.probe([path], FakePrivileges())
+    finally:
+        os.unlink(path)
