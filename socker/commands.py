@@ -219,29 +219,41 @@ def version(context):
 
 
 def config_check(request, context):
-    """Report every problem with a configuration file and the installation; 1 if there is any."""
+    """Report every problem with a configuration file and the installation; 1 if there is any.
+
+    A FILE the caller names is read with root given up for good: what the engine says is asked
+    first, through the installed configuration's socket."""
     problems = []
+    engines_view = None
+    if request.path is not None:
+        engines_view = _engines_registry_view(context)
+        context.privileges.drop()
     try:
-        if request.path is None:
-            settings = context.load_config()
-        else:
-            settings = config.load(request.path)  # as the caller: no reading files through root
+        settings = context.load_config() if request.path is None else config.load(request.path)
     except SockerError as e:
         settings = None
         problems.append(str(e))
     problems += _installation_problems(settings)
     if settings is not None:
-        if request.path is None:
-            with context.privileges.elevated():
-                problems += _registry_problems(settings)
-        else:
+        with context.privileges.elevated():
             problems += _registry_problems(settings)
-        problems += _unverified_registries(settings, Engine(settings.socket, context.privileges))
+        if engines_view is None:
+            engines_view = _engines_registry_view(context, settings)
+        problems += _unverified_registries(settings, engines_view)
         problems += _gpu_problems(settings.gpus, context.privileges)
     for problem in problems:
         print(f"socker: {problem}")
     print(f"config check: {len(problems)} problem(s)" if problems else "config check: ok")
     return 1 if problems else 0
+
+
+def _engines_registry_view(context, settings=None):
+    """The engine's registry settings (`Engine.registry_config`), or the line that says why not."""
+    try:
+        socket_path = (settings or context.load_config()).socket
+        return Engine(socket_path, context.privileges).registry_config()
+    except SockerError as e:
+        return f"cannot ask the engine which registries it reaches without verified TLS: {e}"
 
 
 def _installation_problems(settings):
@@ -280,12 +292,10 @@ def _registry_problems(settings):
     return problems
 
 
-def _unverified_registries(settings, engine):
+def _unverified_registries(settings, engines_view):
     """The listed registries, not called insecure, that the engine reaches without verified TLS."""
-    try:
-        engines_view = engine.registry_config()
-    except EngineError as e:
-        return [f"cannot ask the engine which registries it reaches without verified TLS: {e}"]
+    if isinstance(engines_view, str):
+        return [engines_view]
     return [config.unverified_registry(registry.host) for registry in settings.registries
             if not registry.insecure and registrytrust.reached_without_verified_tls(registry.host, engines_view)]
 

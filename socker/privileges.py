@@ -182,6 +182,12 @@ class Privileges:
         finally:
             os.seteuid(self._uid)
 
+    def drop(self):
+        """Give root up for good: every uid the caller's, so that nothing can raise it again."""
+        if self.setuid:
+            os.setresuid(self._uid, self._uid, self._uid)
+            self.setuid = False
+
     @contextmanager
     def wholly_root(self):
         """Hold every uid root's for the body: for what the kernel judges by the real uid (access(2))."""
