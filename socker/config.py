@@ -28,6 +28,9 @@ class SiteMount:
     read_only: bool
 
 
+# Every key a configuration may have at its top level; the docs name each (tests/test_config.py).
+TOP_LEVEL_KEYS = ("images", "registries", "engine", "mounts", "volumes", "network", "environment_prefixes", "audit",
+                  "outside_jobs", "inside_jobs", "gpus")
 DEFAULT_OUTSIDE_JOBS = Limits(memory_bytes=2 << 30, cpus=1.0, pids=1024, memory_swap_bytes=2 << 30)
 DEFAULT_INSIDE_JOBS_PIDS = 4096
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -121,9 +124,7 @@ class _Invalid(Exception):
 
 def from_document(document):
     """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
-    top = _mapping(document, "(top level)", required={"images"},
-                   optional={"engine", "registries", "mounts", "volumes", "network", "environment_prefixes",
-                             "audit", "outside_jobs", "inside_jobs", "gpus"})
+    top = _mapping(document, "(top level)", required={"images"}, optional=set(TOP_LEVEL_KEYS) - {"images"})
     engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
     audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
     registries = tuple(_registry(v, f"registries[{i}]")

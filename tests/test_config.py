@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 
@@ -473,3 +474,18 @@ def test_credentials_file_owned_by_another_user(conf_dir):
     path = write_credentials(conf_dir, "username: puller\npassword: s3cret\n")
     os.chown(path, 1000, 0)
     assert "owned by uid 1000, not root" in credentials_error(path)
+
+
+@pytest.mark.parametrize("key", config.TOP_LEVEL_KEYS)
+def test_every_top_level_key_is_in_the_example_the_readme_and_the_manual(key):
+    root = os.path.join(os.path.dirname(__file__), "..")
+    with open(os.path.join(root, "etc", "socker.yaml")) as f:
+        example = f.read()
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    with open(os.path.join(root, "packaging", "socker.1")) as f:
+        manual = f.read()
+    assert re.search(rf"^#?{key}:", example, re.MULTILINE), f"etc/socker.yaml does not show {key}"
+    assert f"`{key}" in readme or f"{key}:" in readme, f"README.md does not name {key}"
+    files = manual[manual.index(".SH FILES"):manual.index(".SH EXAMPLES")]
+    assert re.search(rf"\b{key}\b", files), f"socker.1's FILES does not name {key}"
