@@ -293,18 +293,18 @@ def test_a_silent_engine_is_given_up_on_after_the_stall_timeout(tmp_path):
         connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         line = json.dumps({"status": "Pulling from bio/bowtie"}).encode() + b"\r\n"
         connection.sendall(b"%x\r\n%s\r\n" % (len(line), line))
-        answered.wait(10)
+        answered.wait()  # silent, with the connection open, until socker has given up
         connection.close()
 
     threading.Thread(target=engine_that_starts_and_stops, daemon=True).start()
     engine = Engine(path, FakePrivileges())
-    started = time.monotonic()
     pulling = engine.pull(PULLED, None, stall_timeout=1)
-    assert next(pulling) == {"status": "Pulling from bio/bowtie"}
-    with pytest.raises(TimedOut):
-        next(pulling)
-    answered.set()
-    assert 1 <= time.monotonic() - started < 5
+    try:
+        assert next(pulling) == {"status": "Pulling from bio/bowtie"}
+        with pytest.raises(TimedOut):
+            next(pulling)
+    finally:
+        answered.set()
 
 
 def test_images_and_the_containers_that_use_one():

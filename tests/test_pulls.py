@@ -51,6 +51,10 @@ class FakeEngine(socketserver.ThreadingUnixStreamServer):
         if serving:
             threading.Thread(target=self.serve_forever, daemon=True).start()
 
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up is no error here
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -262,11 +266,10 @@ def test_an_allowed_image_on_a_registry_that_is_not_listed_is_never_pulled(node,
 
 
 def test_a_registry_that_stalls_is_given_up_on(node, tmp_path):
+    # An engine that would answer after 5 s: only the 1 s timeout can end the pull with this error.
     engine = FakeEngine(str(tmp_path / "engine.sock"), seconds=5)
-    started = time.monotonic()
     with pytest.raises(EngineError, match=f"the registry {REGISTRY} did not answer within 1 s"):
         obtain(settings_for(engine.server_address, timeout=1))
-    assert time.monotonic() - started < 4
 
 
 def test_a_socker_that_reads_none_of_its_pullers_reports_holds_up_no_other(node, tmp_path):

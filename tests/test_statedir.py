@@ -2,7 +2,6 @@
 
 import os
 import stat
-import time
 
 import pytest
 
@@ -31,13 +30,19 @@ def test_create_makes_a_root_owned_directory_that_is_locked(state_dir):
 def test_the_lock_outlives_the_process_that_made_it_only_in_its_children(state_dir):
     """What the guardian relies on: a forked child keeps the lock after its parent has gone."""
     fd = statedir.create(NAME)
+    release, go = os.pipe()
     child = os.fork()
     if child == 0:
-        time.sleep(1.5)
+        os.close(go)
+        os.read(release, 1)  # until the parent has looked
         os._exit(0)
+    os.close(release)
     os.close(fd)
-    assert statedir.stale() == {}
-    os.waitpid(child, 0)
+    try:
+        assert statedir.stale() == {}
+    finally:
+        os.close(go)  # the child reads end-of-file and goes
+        os.waitpid(child, 0)
     stale = statedir.stale()
     assert list(stale) == [NAME]
     os.close(stale[NAME])
