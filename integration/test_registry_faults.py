@@ -8,7 +8,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -39,10 +38,8 @@ def pull_failed(result, image_reference, *phrases):
 def test_a_registry_that_cannot_be_reached(site_config, credentials):
     image_reference = f"{CLOSED_HOST}/{NAMESPACE}/busybox:latest"
     site_config(socker_config([f"{CLOSED_HOST}/{NAMESPACE}/*"], [(CLOSED_HOST, {"credentials": CREDENTIALS})]))
-    started = time.monotonic()
-    result = socker(ALICE, "run", image_reference, "true")
+    result = socker(ALICE, "run", image_reference, "true", timeout=30)
     pull_failed(result, image_reference, f"cannot reach the registry {CLOSED_HOST}")
-    assert time.monotonic() - started < 30
 
 
 def test_a_registry_that_stops_answering_is_given_up_on_in_bounded_time(site_config, credentials):
@@ -50,11 +47,9 @@ def test_a_registry_that_stops_answering_is_given_up_on_in_bounded_time(site_con
     site_config(socker_config([f"{SILENT_HOST}/{NAMESPACE}/*"],
                             [(SILENT_HOST, {"credentials": CREDENTIALS, "timeout": 3})]))
     with SilentServer():
-        started = time.monotonic()
-        result = socker(ALICE, "run", image_reference, "true")
-        took = time.monotonic() - started
+        # Only the registry's 3 s timeout gives this error: the silent registry never answers.
+        result = socker(ALICE, "run", image_reference, "true", timeout=60)
     pull_failed(result, image_reference, f"the registry {SILENT_HOST} did not answer within 3 s")
-    assert 3 <= took < 15
 
 
 @pytest.mark.parametrize("image_reference", [

@@ -330,11 +330,8 @@ def test_closed_standard_descriptors(redirect):
 def test_huge_argv_is_handled():
     words = [f"argument-{i:06d}" for i in range(60000)]  # about 1 MB
     result = socker(ALICE, "run", IMAGE, "sh", "-c", 'echo "$#"', "sh", *words)
-    assert result.returncode in (0, 125), result.stderr[-300:]
-    if result.returncode == 0:
-        assert result.stdout.decode().strip() == str(len(words))
-    else:
-        refused(result)
+    # Below the kernel's limit for exec, every word reaches the container (the audit record cuts them).
+    assert (result.returncode, result.stdout) == (0, f"{len(words)}\n".encode()), result.stderr[-300:]
 
 
 def test_huge_environment_value_is_handled():
