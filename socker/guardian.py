@@ -86,7 +86,7 @@ def _guard(read_fd, lock_fd, name, placement, engine, record):
             pass
         if not gone:
             time.sleep(0.2)
-    record.note(container=(container_id or name)[:12], status=None)
+    record.note(container=audited_name(container_id, name), status=None)
     if not gone and container_id is not None:  # its state stays, for the epilog or the sweep
         record.failed("the engine did not remove the container")
         return False
@@ -94,6 +94,12 @@ def _guard(read_fd, lock_fd, name, placement, engine, record):
     if clean:
         record.killed()
     return clean
+
+
+def audited_name(container_id, name):
+    """How the audit record names the container: by its short ID, or by its whole name where socker
+    died before the engine gave one (a name cut short could be another run's)."""
+    return container_id[:12] if container_id else name
 
 
 def _tidy_or_record(name, placement, record):
