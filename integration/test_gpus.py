@@ -82,6 +82,18 @@ def test_a_job_without_gres_on_a_gpu_node_runs_containers_with_no_gpu(gpus):
     assert_container_has_exactly(text, [])
 
 
+@pytest.mark.parametrize("gres", [[], ["--gres=gpu:1"]], ids=["no-gres", "one-gpu"])
+def test_a_node_whose_gpus_socker_is_not_told_of_still_runs_containers_in_every_job(alice_scratch, gres):
+    # The shipped configuration has no gpus section; Slurm still denies each job the GPUs it
+    # does not hold, in the batch step and in each srun step, and the container must start.
+    (alice_scratch / "probe.sh").write_text(PROBE)
+    script = f"{on_host()}; {in_container()}; echo status=$?; srun -n1 {in_container('step')}; echo step-status=$?"
+    text = run_job(alice_scratch, script, *gres)
+    assert sum(v == DENIED for v in seen(text, "host")[0].values()) == len(UNITS) - len(gres), text
+    assert "status=0" in text and "step-status=0" in text, text
+    assert seen(text, "container")[0] == {} and seen(text, "step")[0] == {}, text
+
+
 def test_a_job_holding_every_gpu_of_the_node_gets_them_all(gpus):
     text = run_job(gpus, f"{on_host()}; {in_container()}", "--gres=gpu:4")
     assert held(seen(text, "host")[0]) == UNITS, text

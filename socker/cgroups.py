@@ -76,31 +76,6 @@ def leave_job(job, root=CGROUP_ROOT):
             raise JobError(f"cannot leave the job's cgroups ({hierarchy}): {e.strerror}") from e
 
 
-def allow_mknod(job, numbers, root=CGROUP_ROOT):
-    """cgroup v1: let containers of `job` start where the job denies some of the character devices
-    `numbers` ((major, minor) pairs: the node's GPUs). runc gives every container "c *:* m" (mknod of
-    any character device), and the kernel refuses that below a cgroup that denies any character
-    device with its m bit; Slurm denies the GPUs a job does not hold with "rwm". This takes the m
-    bit out of those denials, from the job's devices cgroup down to the caller's: mknod of a device
-    needs CAP_MKNOD, which nothing in a job has, and reading or writing stays denied. Needs root."""
-    if job.unified or "devices" not in job.cgroups:
-        return
-    components = [part for part in job.cgroups["devices"].split("/") if part]
-    top = next((depth for depth, part in enumerate(components) if part in (f"job_{job.job_id}", job.job_id)), None)
-    if top is None:
-        raise JobError(f"cannot find the job's own cgroup in {job.cgroups['devices']}")
-    for depth in range(top + 1, len(components) + 1):  # each level copies its parent's rules when made
-        path = os.path.join(root, "devices", *components[:depth], "devices.allow")
-        try:
-            with open(path, "w") as f:
-                for major, minor in numbers:
-                    f.write(f"c {major}:{minor} m")
-                    f.flush()  # one rule per write: the kernel reads one
-        except OSError as e:
-            raise JobError(f"cannot let the container start beside the job's denied devices ({path}): "
-                           f"{e.strerror}") from e
-
-
 def oom_kills(placement):
     """How many processes below the container's parent were killed for memory so far; None where
     no count exists (outside a job, on cgroup v1, where the engine's own report holds, or where the

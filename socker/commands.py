@@ -6,8 +6,8 @@ import shlex
 import stat
 import sys
 
-from . import (__version__, audit, cgroups, config, gpus, guardian, hostpaths, imageref, jobs, policy, prune,
-               pulled, pulllock, pulls, registrytrust, runner, securefile, statedir)
+from . import (__version__, audit, cgroups, config, devicedenials, gpus, guardian, hostpaths, imageref, jobs, policy,
+               prune, pulled, pulllock, pulls, registrytrust, runner, securefile, statedir)
 from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
                   VersionRequest)
 from .engine import Engine
@@ -75,10 +75,8 @@ def run(request, context):
         record.note(pulled=pulled)
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
         placement = cgroups.place(job, settings.inside_jobs_pids)
-        if job is not None and granted.numbers:
-            with context.privileges.elevated():
-                cgroups.allow_mknod(job, granted.numbers)
         if job is not None:
+            devicedenials.allow_containers(job, context.privileges)
             spec = dataclasses.replace(spec, limits=placement.limits)
         descriptors = hostpaths.pin(spec.mounts)
     except SockerError as e:

@@ -22,16 +22,8 @@ from .errors import SockerError
 
 
 @dataclass(frozen=True)
-class Device:
-    path: str  # as configured
-    number: tuple  # (major, minor) of the character device
-    usable: bool  # the kernel lets this process read and write it
-
-
-@dataclass(frozen=True)
 class Grant:
     units: tuple = ()  # device files of the GPUs the container gets, in unit order
-    numbers: tuple = ()  # (major, minor) of every configured device: what a v1 job must let containers mknod
     note: str | None = None  # why none, where the job's GPUs could not be told
 
 
@@ -53,27 +45,27 @@ def grant(gpus, job, privileges):
 
 
 def decide(gpus, job, devices, filter_binds):
-    """The Grant, from the probed `devices` ({path: Device}) and, where the kernel's verdict
+    """The Grant, from the probed `devices` ({path: usable}) and, where the kernel's verdict
     allows every unit, `filter_binds()`: whether a device filter binds the caller at all (raises
     SockerError if that cannot be told)."""
-    numbers = tuple(device.number for device in devices.values())
     if job is None:
-        return Grant(gpus.outside_jobs, numbers)
-    usable = tuple(unit for unit in gpus.units if devices[unit].usable)
+        return Grant(gpus.outside_jobs)
+    usable = tuple(unit for unit in gpus.units if devices[unit])
     if len(usable) < len(gpus.units):
-        return Grant(usable, numbers)
+        return Grant(usable)
     try:
         bound = filter_binds()
     except SockerError as e:
-        return Grant((), numbers, f"the container gets no GPU: {e}")
+        return Grant((), f"the container gets no GPU: {e}")
     if bound:
-        return Grant(usable, numbers)
-    return Grant((), numbers, "the container gets no GPU: no device filter binds the job, so its GPUs cannot be "
+        return Grant(usable)
+    return Grant((), "the container gets no GPU: no device filter binds the job, so its GPUs cannot be "
                               "told (is ConstrainDevices=yes in Slurm's cgroup.conf?)")
 
 
 def probe(paths, privileges):
-    """{path: Device} for each device file in `paths`, judged as root from this process's cgroups."""
+    """{path: whether the kernel lets this process read and write it} for each device file in
+    `paths`, judged as root from this process's cgroups."""
     found = {}
     with privileges.wholly_root():  # access(2) judges by the real uid
         for path in paths:
@@ -88,7 +80,6 @@ def probe(paths, privileges):
             unsafe = securefile.path_problems(os.path.dirname(real), "directory")
             if unsafe:
                 raise SockerError(f"device {path}: {unsafe[0]}")
-            number = (os.major(st.st_rdev), os.minor(st.st_rdev))
-            found[path] = Device(path, number, os.access(real, os.R_OK | os.W_OK))
+            found[path] = os.access(real, os.R_OK | os.W_OK)
     return found
 

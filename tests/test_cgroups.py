@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from socker.cgroups import (absent_directories, allow_mknod, cgroup_parent, hierarchy_roots, leave_job, oom_kills, place,
+from socker.cgroups import (absent_directories, cgroup_parent, hierarchy_roots, leave_job, oom_kills, place,
                             remove_if_empty)
 from socker.errors import JobError
 from socker.jobs import find_job
@@ -196,30 +196,3 @@ def test_a_job_that_cannot_be_left_is_an_error(tmp_path):
     job = find_job("0::/system.slice/slurmstepd.scope/job_7/step_0/user/task_0\n", 1000)
     with pytest.raises(JobError, match="cannot leave the job's cgroups"):
         leave_job(job, root=str(tmp_path / "absent"))
-
-
-# ---------------------------------------------------------------- v1: starting beside denied devices
-
-def test_v1_the_m_bit_of_each_gpu_is_allowed_from_the_job_down_to_the_task(tmp_path):
-    leaf = "/slurm_vm/uid_1000/job_7/step_0/task_1"
-    job = find_job(f"5:devices:{leaf}\n4:memory:{leaf}\n", 1000)
-    levels = ["slurm_vm", "slurm_vm/uid_1000", "slurm_vm/uid_1000/job_7", "slurm_vm/uid_1000/job_7/step_0",
-              "slurm_vm/uid_1000/job_7/step_0/task_1"]
-    for level in levels:
-        (tmp_path / "devices" / level).mkdir(parents=True)
-        (tmp_path / "devices" / level / "devices.allow").write_text("")
-    allow_mknod(job, ((1, 50), (195, 255)), root=str(tmp_path))
-    assert [(tmp_path / "devices" / level / "devices.allow").read_text() for level in levels] == [
-        "", "", *["c 1:50 mc 195:255 m"] * 3]
-
-
-def test_v1_nothing_is_written_where_the_job_has_no_devices_cgroup_or_on_v2(tmp_path):
-    allow_mknod(find_job("4:memory:/slurm_vm/uid_1000/job_7/step_0\n", 1000), ((1, 50),), root=str(tmp_path))
-    allow_mknod(find_job(f"0::{LEAF_V2}\n", UID), ((1, 50),), root=str(tmp_path))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_v1_a_job_cgroup_that_is_gone_is_an_error(tmp_path):
-    job = find_job("5:devices:/slurm_vm/uid_1000/job_7/step_0\n", 1000)
-    with pytest.raises(JobError, match="cannot let the container start beside the job's denied devices"):
-        allow_mknod(job, ((1, 50),), root=str(tmp_path))
