@@ -70,7 +70,8 @@ def run(request, context):
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
         libraries = settings.gpus.libraries if granted.units else ()
         host = hostpaths.look([*roots, *libraries, *(v.source for v in request.volumes)])
-        spec = policy.authorize(request, settings, identity, host, context.caller_env, job, granted.units)
+        spec = policy.authorize(request, settings, identity, host, caller_env=context.caller_env, job=job,
+                                gpu_units=granted.units)
         image, pulled = pulls.obtain(spec.image, settings, engine, context.privileges, identity)
         record.note(pulled=pulled)
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})

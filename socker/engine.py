@@ -138,7 +138,7 @@ class Engine:
             except ValueError as e:
                 raise EngineError(f"pull: the engine sent something that is not JSON: {e}") from e
 
-    def create(self, spec, image, name, extra_mounts, cgroup_parent, chdir, terminal_size=None):
+    def create(self, spec, image, name, *, extra_mounts, cgroup_parent, chdir, terminal_size=None):
         """Create (not start) the container described by `spec` from the exact `image` (as inspected);
         returns its ID.
 

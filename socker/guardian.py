@@ -28,14 +28,15 @@ _PATIENCE = 10.0
 class Guardian:
     """Forked at construction, keeping `lock_fd`; `tell` it the container's ID, `release` it at the end."""
 
-    def __init__(self, name, placement, socket_path, record, privileges, lock_fd):
+    def __init__(self, name, placement, record, *, socket_path, privileges, lock_fd):
         read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
         self.pid = privileges.fork_root_child()
         if self.pid == 0:
             os.close(self._write_fd)
             clean = False
             try:
-                clean = _guard(read_fd, lock_fd, name, placement, Engine(socket_path, privileges), record)
+                clean = _guard(read_fd, lock_fd, name=name, placement=placement, engine=Engine(socket_path, privileges),
+                               record=record)
             finally:
                 os._exit(0 if clean else 1)
         os.close(read_fd)
@@ -66,7 +67,7 @@ def tidy(name, placement):
     return statedir.left_behind(name)
 
 
-def _guard(read_fd, lock_fd, name, placement, engine, record):
+def _guard(read_fd, lock_fd, *, name, placement, engine, record):
     """The guardian's life; True if nothing of the run is left on the host."""
     detach(read_fd, lock_fd)
     messages = b""

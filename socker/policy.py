@@ -51,7 +51,7 @@ def registry_for(reference, config):
     return next((registry for registry in config.registries if registry.host == domain), None)
 
 
-def authorize(request, config, identity, host, caller_env, job, gpu_units=()):
+def authorize(request, config, identity, host, *, caller_env, job, gpu_units=()):
     """Return the ContainerSpec for `request` from a caller in `job` (or None), given the GPUs
     `gpu_units` (device files, decided by `gpus.grant`), or raise the refusal."""
     if identity.uid == 0:

@@ -44,7 +44,8 @@ def run(launch, engine, record, identity, privileges):
         lock_fd = statedir.create(name)
     try:
         try:
-            guardian = Guardian(name, launch.placement, engine.socket_path, record, privileges, lock_fd)
+            guardian = Guardian(name, launch.placement, record, socket_path=engine.socket_path, privileges=privileges,
+                                lock_fd=lock_fd)
         except BaseException:
             with privileges.elevated():
                 statedir.remove(name)  # nothing is in it yet, and no guardian to tidy it
@@ -98,8 +99,9 @@ def _create(launch, engine, identity, privileges):
                                  os.path.join(statedir.path(launch.name), statedir.MOUNTS))
     helper = chdir_helper()
     spec = dataclasses.replace(launch.spec, mounts=mounts)
-    return engine.create(spec, launch.image, launch.name, (*identity_files, helper), launch.placement.parent,
-                         helper.target, terminal_size() if spec.tty else None)
+    return engine.create(spec, launch.image, launch.name, extra_mounts=(*identity_files, helper),
+                         cgroup_parent=launch.placement.parent, chdir=helper.target,
+                         terminal_size=terminal_size() if spec.tty else None)
 
 
 def chdir_helper():

@@ -99,4 +99,4 @@ def authorize_run(*run_args, config=CONFIG, identity=IDENTITY, cwd="/home/alice"
     """Parse `socker run RUN_ARGS...` and return the policy's ContainerSpec for it."""
     request = cli.parse(["run", *run_args]).action
     host = host_for(request, config, identity, cwd, gpu_units)
-    return policy.authorize(request, config, identity, host, caller_env, job=job, gpu_units=gpu_units)
+    return policy.authorize(request, config, identity, host, caller_env=caller_env, job=job, gpu_units=gpu_units)

@@ -85,7 +85,7 @@ def expected(host_config=None, **config_fields):
 def create_body(spec, image=IMAGE, cgroup_parent=""):
     fake = FakeEngineAPI({("POST", "/containers/create"): (201, {"Id": "c0ffee"})})
     container_id = Engine("/x", FakePrivileges(), api=client(fake)).create(
-        spec, image, NAME, (*IDENTITY_FILES, HELPER), cgroup_parent, HELPER.target)
+        spec, image, NAME, extra_mounts=(*IDENTITY_FILES, HELPER), cgroup_parent=cgroup_parent, chdir=HELPER.target)
     assert container_id == "c0ffee"
     (body,) = fake.bodies("POST", "/containers/create")
     return body
@@ -440,6 +440,7 @@ def test_every_request_that_is_accepted_reads_the_same_to_the_engine():
 def test_a_terminal_gets_the_callers_size_before_the_first_instruction():
     fake = FakeEngineAPI({("POST", "/containers/create"): (201, {"Id": "c0ffee"})})
     Engine("/x", FakePrivileges(), api=client(fake)).create(
-        authorize_run("-t", "busybox:1.36", "sh"), IMAGE, NAME, (*IDENTITY_FILES, HELPER), "", HELPER.target, (30, 100))
+        authorize_run("-t", "busybox:1.36", "sh"), IMAGE, NAME, extra_mounts=(*IDENTITY_FILES, HELPER), cgroup_parent="",
+        chdir=HELPER.target, terminal_size=(30, 100))
     (body,) = fake.bodies("POST", "/containers/create")
     assert body["Entrypoint"] == ["/.socker-chdir", "--size", "30", "100", "/home/alice"]

@@ -94,7 +94,7 @@ def authorize(argv, cwd, job):
         return None, None
     try:
         return request, policy.authorize(request, CONFIG, IDENTITY, host_for(request, CONFIG, IDENTITY, cwd),
-                                         CALLER_ENV, job=job)
+                                         caller_env=CALLER_ENV, job=job)
     except (UsageError, PolicyError, HostPathError):
         return request, None
 
