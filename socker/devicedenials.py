@@ -71,10 +71,8 @@ def allow_mknod(job, numbers, root=CGROUP_ROOT):
     """Allow the m bit of each (kind, major, minor) in `numbers` from `job`'s devices cgroup down to
     the caller's: in a cgroup that allows by default, that takes it out of the denial. Needs root."""
     components = [part for part in job.cgroups["devices"].split("/") if part]
-    top = next((depth for depth, part in enumerate(components) if part in (f"job_{job.job_id}", job.job_id)), None)
-    if top is None:
-        raise JobError(f"cannot find the job's own cgroup in {job.cgroups['devices']}")
-    for depth in range(top + 1, len(components) + 1):  # each level copies its parent's rules when made
+    top = len([part for part in job.own_cgroup("devices").split("/") if part])
+    for depth in range(top, len(components) + 1):  # each level copies its parent's rules when made
         path = os.path.join(root, "devices", *components[:depth], "devices.allow")
         try:
             with open(path, "w") as f:

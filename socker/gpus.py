@@ -60,7 +60,7 @@ def decide(gpus, job, devices, filter_binds):
     if bound:
         return Grant(usable)
     return Grant((), "the container gets no GPU: no device filter binds the job, so its GPUs cannot be "
-                              "told (is ConstrainDevices=yes in Slurm's cgroup.conf?)")
+                     "told (is ConstrainDevices=yes in Slurm's cgroup.conf?)")
 
 
 def probe(paths, privileges):

@@ -47,6 +47,14 @@ class Job:
         """The cgroup path below which the engine creates the container: the deepest job path."""
         return max(self.cgroups.values(), key=len)
 
+    def own_cgroup(self, controller):
+        """The job's own cgroup in `controller`'s hierarchy (or "" for v2): this process's path up to
+        the directory its scheduler's layout names the job in."""
+        path = self.cgroups[controller]
+        _, match = _match(path)
+        end = path.find("/", match.end("job"))
+        return path if end < 0 else path[:end]
+
 
 def parse_proc_cgroup(text):
     """{controller: path} from /proc/<pid>/cgroup; the v2 hierarchy is under the key ""."""

@@ -62,6 +62,23 @@ def test_v1_the_m_bit_of_each_denied_device_is_allowed_from_the_job_down_to_the_
         "", "", *["b 8:0 mc 195:255 m"] * 3]
 
 
+@pytest.mark.parametrize("leaf, own", [
+    ("/lsf/cluster1/job.42.0.1700000000/sub", "lsf/cluster1/job.42.0.1700000000"),
+    ("/torque/42.head/sub", "torque/42.head"),
+    ("/pbspro/42.head", "pbspro/42.head"),
+])
+def test_every_schedulers_job_cgroup_is_found_from_its_layout(tmp_path, leaf, own):
+    job = find_job(f"5:devices:{leaf}\n", 1000)
+    levels = [own, leaf.strip("/")]
+    for level in levels:
+        (tmp_path / "devices" / level).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "devices" / level / "devices.allow").write_text("")
+    allow_mknod(job, (("c", 1, 50),), root=str(tmp_path))
+    assert [(tmp_path / "devices" / level / "devices.allow").read_text() for level in dict.fromkeys(levels)] == [
+        "c 1:50 m"] * len(set(levels))
+    assert (tmp_path / "devices" / own.rsplit("/", 1)[0] / "devices.allow").exists() is False
+
+
 def test_nothing_is_asked_or_written_where_the_job_has_no_devices_cgroup_or_on_v2(tmp_path, monkeypatch):
     monkeypatch.setattr(devicedenials, "denied", lambda: pytest.fail("the devices were asked about"))
     devicedenials.allow_containers(find_job("4:memory:/slurm_vm/uid_1000/job_7/step_0\n", 1000), FakePrivileges(),
