@@ -6,14 +6,15 @@ force and where its pieces lie (cgroup_layout.py); every test runs on both.
 """
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import (ALICE, BOB, IMAGE, SOCKER, docker, job_containers, job_state, popen_socker, sbatch, socker,
-                     user, wait_job, wait_until)
+from helpers import (ALICE, BOB, IMAGE, SOCKER, docker, job_containers, job_state, popen_socker, refused, run_as,
+                     sbatch, socker, user, wait_job, wait_until)
 
 HOG = "dd if=/dev/zero of=/dev/null bs=300M count=1"  # touches a 300 MB buffer
 DEFAULT_MEMORY_LIMIT = 2 << 30  # socker's limit outside jobs, in the test config (etc/socker.yaml's default)
@@ -200,3 +201,59 @@ def _tree(dirs):
 def _user_processes(name, command):
     out = subprocess.run(["pgrep", "-u", str(user(name).pw_uid), "-x", command], capture_output=True)
     return out.stdout.split()
+
+
+# A job script that makes a cgroup of its own, task_7, below its step's in every hierarchy that lets
+# it, moves itself there, and says where it went.
+_MAKE_OWN_CGROUP = r"""
+while IFS=: read -r _ controller path; do
+  case "$controller:$path" in name=*|*:) continue ;; esac
+  case "$path" in */step_*) ;; *) continue ;; esac
+  step=${path%%/task_*}; step=${step%/user}
+  dir=/sys/fs/cgroup${controller:+/$controller}$step/task_7
+  mkdir "$dir" 2>/dev/null && echo $$ > "$dir/cgroup.procs" 2>/dev/null && echo "moved $dir"
+done < /proc/self/cgroup
+"""
+
+
+def test_a_cgroup_the_user_made_inside_the_job_is_not_the_job(cgroups, output):
+    """Slurm's cgroup/v1 gives the user its step and task directories, so a job can make a cgroup
+    of its own there and move into it: a path of Slurm's layout that is not Slurm's (a step without
+    GPUs so regains the batch step's; a process there outlives the job). socker refuses to run a
+    container from it, in the job and after it. On cgroup v2 Slurm gives the user no such place."""
+    script = output.parent / "escape.sh"
+    script.write_text(_MAKE_OWN_CGROUP + f"cd && {SOCKER} run {IMAGE} true; echo rc=$?\n"
+                      "setsid sleep 600 </dev/null >/dev/null 2>&1 &\n")
+    job, text = run_job(ALICE, f"sh {script}", output, "--mem=100M")
+    made = [line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("moved ")]
+    try:
+        if cgroups.version == 2:
+            assert not made and "rc=0" in text.splitlines(), text
+            return
+        assert made and "rc=125" in text.splitlines(), text
+        assert "socker: cgroup " in text and "not by the batch system" in text, text
+        assert not job_containers(job)
+        # The job is over; its sleep is still in the cgroups it made. Run socker from there.
+        assert all(Path(d, "cgroup.procs").read_text().split() for d in made), made
+        enter = " && ".join(f"echo $$ > {d}/cgroup.procs" for d in made)
+        result = run_as(ALICE, ["sh", "-c", f"{enter} && exec {SOCKER} run {IMAGE} true"])
+        refused(result, "not by the batch system")
+        assert not job_containers(job)
+        assert not [p for d in made for p in Path(d).iterdir() if p.is_dir()], made
+    finally:
+        _remove_cgroups_made_by(made, job, cgroups)
+
+
+def _remove_cgroups_made_by(made, job, cgroups):
+    """Kill what is left in the cgroups a job made, remove them, then the job's directories Slurm
+    could not remove while they were there."""
+    for directory in made:
+        for pid in Path(directory, "cgroup.procs").read_text().split():
+            subprocess.run(["kill", "-KILL", pid], check=False)
+    for directory in made:
+        assert wait_until(lambda: not Path(directory, "cgroup.procs").read_text().split(), timeout=10), directory
+        os.rmdir(directory)
+    for top in cgroups.job_cgroup_dirs(job):
+        for directory in sorted((p for p in Path(top).rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            os.rmdir(directory)
+        os.rmdir(top)

@@ -126,20 +126,12 @@ def cgroup_parent(job, root=CGROUP_ROOT):
         return job.cgroup_parent
     leaf = job.cgroups[""]
     parent = posixpath.dirname(leaf)
-    if len(parent) <= len(_job_root_v2(job, leaf)):
+    if len(parent) < len(job.own_cgroup("")):
         raise JobError(f"the job's cgroup {leaf} holds processes and has no parent within the job; "
                        "cgroup v2 allows no container below it")
     if _has_processes(os.path.join(root, parent.lstrip("/"))):
         raise JobError(f"cgroup {parent} holds processes: cgroup v2 allows no container below it")
     return parent
-
-
-def _job_root_v2(job, leaf):
-    """The outermost cgroup of the job: the path up to and including job_<id> (or the job's own name)."""
-    marker = f"/job_{job.job_id}"
-    if marker in leaf:
-        return leaf[:leaf.index(marker) + len(marker)]
-    return leaf  # layouts whose job cgroup is the leaf itself
 
 
 def _has_processes(path):

@@ -1,15 +1,18 @@
 """Which batch job the caller is in, read from the kernel's record of this process's cgroups.
 
 Never from SLURM_JOB_ID, PBS_JOBID or any other variable the caller controls:
-a process cannot move itself into a cgroup of the scheduler's (they are
-root's), so /proc/self/cgroup is the truth. Each scheduler's layout is one
-entry in LAYOUTS; a path that looks like a job but does not fit its layout
-exactly is an error, not "no job".
+only root may move a process into a cgroup of the scheduler's, so
+/proc/self/cgroup is the truth, once each cgroup on it from the job's own down
+is known to be the scheduler's (see made_by_the_scheduler). Each scheduler's
+layout is one entry in LAYOUTS; a path that looks like a job but does not fit
+its layout exactly is an error, not "no job".
 """
 
+import os
 import re
 from dataclasses import dataclass
 
+from .cgroups import CGROUP_ROOT
 from .errors import JobError
 
 # Slurm cgroup/v1: /slurm_<node>/uid_<uid>/job_<id>/step_<step>[/task_<n>]; older: /slurm/uid_...
@@ -108,10 +111,36 @@ def _match(path):
     return None
 
 
-def current_job(uid, proc_cgroup="/proc/self/cgroup"):
+def current_job(uid, proc_cgroup="/proc/self/cgroup", root=CGROUP_ROOT):
     try:
         with open(proc_cgroup) as f:
             text = f.read()
     except OSError as e:
         raise JobError(f"cannot read {proc_cgroup}: {e.strerror}") from e
-    return find_job(text, uid)
+    job = find_job(text, uid)
+    if job is not None:
+        made_by_the_scheduler(job, root)
+    return job
+
+
+def made_by_the_scheduler(job, root=CGROUP_ROOT):
+    """Refuse unless every cgroup from the job's own down to this process's is the scheduler's.
+
+    Slurm's cgroup/v1 gives the user its step and task directories, so a job can make a cgroup
+    there and move into it: a path of the layout that is not the job's (a step without GPUs so
+    regains the batch step's; a process there outlives the job, and Slurm's clean-up with it).
+    The kernel gives a new cgroup's files to its maker, and a scheduler's cgroup.procs stay
+    root's (Slurm chowns only the directories): that tells the two apart."""
+    for controller, path in job.cgroups.items():
+        hierarchy = root if job.unified else os.path.join(root, controller)
+        top = job.own_cgroup(controller)
+        below = [part for part in path[len(top):].split("/") if part]
+        for depth in range(len(below) + 1):
+            cgroup = "/".join([top, *below[:depth]])
+            try:
+                owner = os.lstat(os.path.join(hierarchy, cgroup.lstrip("/"), "cgroup.procs")).st_uid
+            except OSError as e:
+                raise JobError(f"cannot check cgroup {cgroup}: {e.strerror}") from e
+            if owner != 0:
+                raise JobError(f"cgroup {cgroup} was made by uid {owner}, not by the batch system: "
+                               "socker runs containers only in the scheduler's own cgroups")

@@ -113,6 +113,13 @@ def test_v2_job_that_is_itself_a_leaf_is_refused(tmp_path):
         cgroup_parent(find_job(f"0::{leaf}\n", UID), root=str(tmp_path))
 
 
+@pytest.mark.parametrize("leaf, parent", [
+    ("/torque/77.server/R0.node3", "/torque/77.server"),
+    ("/lsf/c1/job.991.0.1700000000/task", "/lsf/c1/job.991.0.1700000000"),
+])
+def test_v2_container_may_go_in_the_jobs_own_cgroup_when_the_caller_is_below_it(tmp_path, leaf, parent):
+    make_v2(tmp_path, leaf, {leaf: [100]})
+    assert cgroup_parent(find_job(f"0::{leaf}\n", UID), root=str(tmp_path)) == parent
 
 # ---------------------------------------------------------------- the job's limits, seen from inside
 

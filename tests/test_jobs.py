@@ -1,9 +1,11 @@
 """Which job a process is in, from fake /proc/self/cgroup records of each scheduler's layout."""
 
+import os
+
 import pytest
 
 from socker.errors import JobError
-from socker.jobs import current_job, find_job
+from socker.jobs import current_job, find_job, made_by_the_scheduler
 
 UID = 1001
 
@@ -104,12 +106,59 @@ def test_environment_is_not_consulted(monkeypatch):
     assert find_job(SLURM_V1, UID).job_id == "42"
 
 
+def _hierarchy(root, job, owners=None):
+    """A fake cgroup tree holding `job`'s cgroups, each with a cgroup.procs owned by root, or by
+    owners[path] for the cgroup paths it names."""
+    owners = owners or {}
+    for controller, path in job.cgroups.items():
+        parts = [part for part in path.split("/") if part]
+        for depth in range(1, len(parts) + 1):
+            cgroup = "/" + "/".join(parts[:depth])
+            procs = root.joinpath(controller, *parts[:depth], "cgroup.procs")
+            procs.parent.mkdir(parents=True, exist_ok=True)
+            procs.touch()
+            os.chown(procs, owners.get(cgroup, 0), 0)
+
+
+@pytest.mark.root
 def test_current_job_reads_the_given_file(tmp_path):
     record = tmp_path / "cgroup"
     record.write_text(SLURM_V2)
-    assert current_job(UID, str(record)).job_id == "42"
+    _hierarchy(tmp_path / "fs", find_job(SLURM_V2, UID))
+    assert current_job(UID, str(record), root=str(tmp_path / "fs")).job_id == "42"
     with pytest.raises(JobError, match="cannot read"):
-        current_job(UID, str(tmp_path / "missing"))
+        current_job(UID, str(tmp_path / "missing"), root=str(tmp_path / "fs"))
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("text", [SLURM_V1, SLURM_V2, PBS_V1, TORQUE_V1, LSF_V1])
+def test_the_schedulers_own_cgroups_are_the_job(tmp_path, text):
+    job = find_job(text, UID)
+    # Slurm chowns its step and task directories to the user; their cgroup.procs stay root's.
+    _hierarchy(tmp_path, job, owners={"/slurm_node1/uid_1001": UID})
+    made_by_the_scheduler(job, str(tmp_path))
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("text, made", [
+    # A cgroup the job made below its step's, named as Slurm names a task.
+    (SLURM_V1, "/slurm_node1/uid_1001/job_42/step_0/task_1"),
+    (SLURM_V1_BATCH, "/slurm_node1/uid_1001/job_42/step_batch"),
+    (SLURM_V2, "/system.slice/slurmstepd.scope/job_42/step_3/user/task_0"),
+    (SLURM_V1, "/slurm_node1/uid_1001/job_42"),
+    (TORQUE_V1, "/torque/77.torque-server/R0.node3"),
+    (LSF_V1, "/lsf/cluster1/job.991.0.1700000000/task"),
+])
+def test_a_cgroup_the_user_made_is_not_the_job(tmp_path, text, made):
+    job = find_job(text, UID)
+    _hierarchy(tmp_path, job, owners={made: UID})
+    with pytest.raises(JobError, match=f"cgroup {made} was made by uid {UID}, not by the batch system"):
+        made_by_the_scheduler(job, str(tmp_path))
+
+
+def test_a_cgroup_that_cannot_be_checked_is_refused(tmp_path):
+    with pytest.raises(JobError, match="cannot check cgroup /slurm_node1/uid_1001/job_42"):
+        made_by_the_scheduler(find_job(SLURM_V1, UID), str(tmp_path))
 
 
 def test_malformed_record_line():
