@@ -21,6 +21,9 @@ Measured, interleaved (the order of socker/docker/native rotates every iteration
   gpustart     `socker run IMG true` with two GPUs (the fake ones of integration/slurm/fake-gpus,
                given outside jobs: the kernel's verdict on four units, their device entries and
                the driver library's bind) against the same on a node without GPUs configured
+  profile      where one `socker run IMG true` spends its time (benchmarks/startprofile.py: landmarks in
+               an strace of socker, median of 10), the wall and CPU time of untraced runs of socker
+               and `docker run`, and `socker --help` against `docker --help`
   coldstart    16 simultaneous `socker run IMG true` of an image the node lacks, against
                `docker pull IMG` and then 16 simultaneous `docker run IMG true`: wall time until
                all have ended, and the pulls that reached the site registry (its access log).
@@ -31,6 +34,11 @@ Measured, interleaved (the order of socker/docker/native rotates every iteration
 
 Output: Markdown on stdout (or JSON with --json), and benchmarks/results/latest.{md,json,png}
 (partial.* for --quick or --only).
+
+Targets (benchmarks/targets.py), checked after a full run of the parts they name: socker's start p50 and p90
+against docker run's, 32 simultaneous starts, the anonymous memory of socker and its guardian,
+`socker --help`, the cold start. Exit status: 0, every target met (or a --quick run, which
+checks none); 1, the benchmark could not run; 3, a target missed, each named on stderr.
 """
 
 import argparse
@@ -52,6 +60,8 @@ import psutil
 
 import allowlist
 import liveconfig
+import startprofile
+from targets import EXIT_TARGET_MISSED, missed_targets
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
@@ -65,7 +75,7 @@ BOWTIE_IMAGE = "socker-test/bowtie:latest"
 COLDSTART_NAME = "bench-coldstart"  # in the registry's test namespace
 COLDSTART_IMAGE = siteregistry.reference(COLDSTART_NAME)
 TOOLS = ("socker", "docker", "native")
-PARTS = ("start", "gpustart", "concurrency", "compute", "memory", "coldstart")
+PARTS = ("start", "gpustart", "concurrency", "compute", "memory", "profile", "coldstart")
 
 
 def note(message):
@@ -576,13 +586,45 @@ def measure_memory(commands, user, tools, reps):
             out["socker"] = best["main"]
             out["guardian"] = {**best["child"]}
             out["socker_plus_guardian"] = {"rss_kb": out["socker"]["rss_kb"] + out["guardian"]["rss_kb"],
-                                           "anon_kb": best["together_anon_kb"]}
+                                           "anon_kb": best["together_anon_kb"],
+                                           "anon_mib": best["together_anon_kb"] / 1024}
         else:
             out["docker_cli"] = best["main"]
         note(f"memory: {tool} sampled")
     if "socker" in out and "docker_cli" in out:
         out["ratio_rss_socker_docker_cli"] = ratio(out["socker"]["rss_kb"], out["docker_cli"]["rss_kb"])
     out["runs"] = reps
+    return out
+
+
+def measure_profile(commands, user, reps):
+    """Where socker's start goes (traced), its wall and CPU time against docker run's (untraced,
+    interleaved), and `--help` of each."""
+    argv, env = commands.argv("socker", START_IMAGE, ["true"])
+    socker_argv = argv[argv.index("--") + 1:]  # strace -u takes setpriv's place
+    traced = [startprofile.traced_run(socker_argv, env, user.home, user.name, START_IMAGE) for _ in range(reps)]
+    phases, alike = startprofile.median_phases(traced)
+    note(f"profile: {reps} traced runs ({alike} with the first run's phases)")
+    untraced = {t: {"wall_s": [], "cpu_s": []} for t in ("socker", "docker")}
+    helps = {t: [] for t in ("socker", "docker")}
+    help_argv = {"socker": commands.user.argv([commands.socker, "--help"]), "docker": ["docker", "--help"]}
+    for i in range(reps):
+        for tool in rotated(["socker", "docker"], i):
+            argv, env = commands.argv(tool, START_IMAGE, ["true"])
+            wall, cpu, rc = startprofile.untraced_run(argv, env, user.home)
+            if rc != 0:
+                die(f"{tool} run {START_IMAGE} true failed ({rc})")
+            untraced[tool]["wall_s"].append(wall)
+            untraced[tool]["cpu_s"].append(cpu)
+            for _ in range(2):
+                helps[tool].append(run_timed(help_argv[tool], env=env, cwd=user.home)[0])
+    out = {"runs": reps, "runs_alike": alike, "phases": [{"name": n, "s": t} for n, t in phases],
+           "traced_total_s": sum(t for _, t in phases)}
+    for tool in ("socker", "docker"):
+        out[tool] = {"wall_p50_s": percentile(untraced[tool]["wall_s"], 50),
+                     "cpu_p50_s": percentile(untraced[tool]["cpu_s"], 50)}
+    out["help"] = {t: {"p50_s": percentile(helps[t], 50)} for t in helps}
+    out["help"]["ratio_p50_socker_docker"] = ratio(out["help"]["socker"]["p50_s"], out["help"]["docker"]["p50_s"])
     return out
 
 
@@ -692,9 +734,34 @@ def markdown(res):
             if key in mm:
                 lines.append(f"| {label} | {mm[key]['rss_kb'] / 1024:.1f} MiB | {mm[key]['anon_kb'] / 1024:.1f} MiB |")
         lines.append("")
+    if "profile" in res:
+        lines += profile_lines(res["profile"])
     if "coldstart" in res:
         lines += coldstart_lines(res["coldstart"], p)
+    if not p["quick"]:
+        missed = missed_targets(res)
+        lines += ["## Targets", "", *(f"- missed: {m}" for m in missed)] if missed else \
+                 ["## Targets", "", "Every target of the parts measured was met.", ""]
+        lines.append("")
     return "\n".join(lines)
+
+
+def profile_lines(pr):
+    total = pr["traced_total_s"]
+    lines = [f"## Profile: one `socker run IMG true` (median of {pr['runs']} traced runs)", "",
+             "Phases between landmarks of an strace of socker (benchmarks/startprofile.py); tracing slows "
+             "every traced call, so read the shares, not the sums.", "",
+             "| phase | median | share |", "|---|---:|---:|"]
+    for phase in pr["phases"]:
+        lines.append(f"| {phase['name']} | {ms(phase['s'])} | {100 * phase['s'] / total:.0f} % |")
+    lines += [f"| **total, traced** | {ms(total)} | |", "",
+              "| untraced, p50 | wall | CPU (with the guardian) |", "|---|---:|---:|",
+              f"| socker | {ms(pr['socker']['wall_p50_s'])} | {ms(pr['socker']['cpu_p50_s'])} |",
+              f"| docker run (the CLI; the engine's work is not in its CPU) | {ms(pr['docker']['wall_p50_s'])} | "
+              f"{ms(pr['docker']['cpu_p50_s'])} |", "",
+              f"`socker --help` p50 {ms(pr['help']['socker']['p50_s'])}, `docker --help` "
+              f"{ms(pr['help']['docker']['p50_s'])}: **{fmt_ratio(pr['help']['ratio_p50_socker_docker'])}**", ""]
+    return lines
 
 
 def plot(res, path):
@@ -811,7 +878,7 @@ def main(argv=None):
         "quick": quick, "user": user.name, "uid": user.uid, "gid": user.gid, "tools": tools,
         "start_reps": 6 if quick else 30, "warmup": 1 if quick else 3,
         "concurrency_levels": [1, 8] if quick else [1, 8, 16, 32], "concurrency_reps": 1 if quick else 3,
-        "compute_reps": 1 if quick else 3, "memory_reps": 1 if quick else 3,
+        "compute_reps": 1 if quick else 3, "memory_reps": 1 if quick else 3, "profile_reps": 3 if quick else 10,
         "ref_bp": 300_000 if quick else 1_500_000, "reads": 20_000 if quick else 200_000, "read_len": 50,
         "read_copies": 1 if quick else 20,
         "seed": 20171, "start_image": START_IMAGE, "bowtie_image": BOWTIE_IMAGE,
@@ -857,6 +924,8 @@ def main(argv=None):
             res["compute"] = measure_compute(commands, user, tools, data, params["compute_reps"])
         if "memory" in parts and socker:
             res["memory"] = measure_memory(commands, user, tools, params["memory_reps"])
+        if "profile" in parts and socker:
+            res["profile"] = measure_profile(commands, user, params["profile_reps"])
         if "coldstart" in parts:
             res["coldstart"] = measure_coldstart(commands, user, tools, params["coldstart_n"],
                                                  params["coldstart_reps"], params["coldstart_payload_mib"])
@@ -875,11 +944,15 @@ def main(argv=None):
         note("matplotlib missing: no plot (use benchmarks/run, which provides it)")
     note(f"wrote {out / stem}.md, .json and .png")
     print(json.dumps(res, indent=2) if args.json else text)
+    missed = [] if quick else missed_targets(res)
+    for line in missed:
+        note(f"target missed: {line}")
+    return EXIT_TARGET_MISSED if missed else 0
 
 
 if __name__ == "__main__":
     try:
-        main()
+        sys.exit(main())
     except KeyboardInterrupt:
         note("interrupted")
         sys.exit(130)
