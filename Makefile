@@ -6,7 +6,7 @@ TEST_VENV := build/test-venv
 # wherever the checkout lies (/tmp, say, is everyone's).
 UNIT_TMP := /run/socker-unit-tests/pytest
 
-.PHONY: demo check check-v2 check-cluster lint up build install rpm unit stress integration clean
+.PHONY: demo check check-v2 check-cluster lint up pbs build install rpm unit stress integration clean
 
 demo: install
 	@echo "== socker run as socker-alice, outside any job"
@@ -16,7 +16,7 @@ demo: install
 	cd /home/socker-alice && runuser -u socker-alice -- sbatch -W --mem=100M -c 1 -o socker-demo.out \
 	    $(CURDIR)/integration/demo-job >/dev/null && cat socker-demo.out && rm -f socker-demo.out
 
-check: lint install rpm unit integration
+check: lint install pbs rpm unit integration
 
 # Every shell script of the repository (a first line "#!" naming sh or bash, or "# shellcheck
 # shell=", or a name ending in .sh), by Debian's shellcheck; sourced files are followed.
@@ -28,6 +28,10 @@ lint:
 
 up:
 	integration/up
+
+# OpenPBS beside Slurm, built from the vendored source once (integration/pbs/up).
+pbs: install
+	integration/pbs/up
 
 build:
 	packaging/build
