@@ -2,8 +2,8 @@
 
 Job scripts are submitted with qsub as socker-alice; where a container ran is read from the
 node (/proc/PID/cgroup of its init), what PBS counted from `qstat -x -f`. PBS's cgroups hook
-puts a job in /pbs_jobs.service/jobid/<job id> of the memory, cpuset and cpuacct hierarchies
-(cgroup v1).
+puts a job in /pbs_jobs.service/jobid/<job id> of the memory, cpuset, cpuacct and devices
+hierarchies (cgroup v1).
 """
 
 import json
@@ -97,7 +97,7 @@ def test_the_container_runs_in_the_jobs_cgroups_under_its_memory_limit(output):
     try:
         container = running_container(job)
         paths = container_cgroups(container)
-        for controller in ("memory", "cpuset", "cpuacct"):
+        for controller in ("memory", "cpuset", "cpuacct", "devices"):
             assert re.fullmatch(JOB_CGROUP.format(job=re.escape(job)) + f"/{CONTAINER}", paths[controller]), paths
         limit = Path("/sys/fs/cgroup/memory", paths["memory"].lstrip("/"), "memory.limit_in_bytes").read_text()
         assert int(limit) == 200 * 1024 * 1024
