@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from helpers import (ALICE, FORBIDDEN_IMAGE, IMAGE, docker, popen_socker, socker, socker_containers, unique,
-                      wait_for_audit, wait_until)
+from helpers import (ALICE, FORBIDDEN_IMAGE, IMAGE, TEST_CONFIG, docker, popen_socker, socker, socker_containers,
+                     unique, wait_for_audit, wait_until)
 
 MAX_RECORD = 4096  # socker.audit.MAX_RECORD
 MAX_ARG_STRLEN = 128 * 1024  # the kernel's limit on one argument
@@ -117,3 +117,25 @@ def test_a_stopped_socker_runs_no_unrecorded_container():
         run.send_signal(signal.SIGTERM)
         run.wait(30)
     assert set(records(marker, {"created", "exited"})) == {"created", "exited"}
+
+
+
+def test_a_container_the_engine_would_not_create_is_recorded_failed_with_the_engines_reason(site_config):
+    # More CPUs than the machine has: a limit the configuration allows and the engine refuses.
+    site_config(TEST_CONFIG + "outside_jobs:\n  cpus: 4096\n")
+    marker = unique()
+    result = socker(ALICE, "run", IMAGE, "echo", marker)
+    assert result.returncode == 125 and b"CPUs" in result.stderr, result
+    found = records(marker, {"failed"})
+    assert "CPUs" in found["failed"]["reason"], found["failed"]
+    assert not socker_containers()
+
+
+def test_an_engine_that_cannot_be_reached_is_a_failure_not_a_refusal(site_config):
+    site_config(TEST_CONFIG + "engine:\n  socket: /run/socker-test-no-engine/docker.sock\n")
+    marker = unique()
+    result = socker(ALICE, "run", IMAGE, "echo", marker)
+    assert result.returncode == 125 and b"engine" in result.stderr, result
+    found = records(marker, {"failed"})
+    assert "/run/socker-test-no-engine/docker.sock" in found["failed"]["reason"], found["failed"]
+    assert not socker_containers()

@@ -80,6 +80,9 @@ def run(request, context):
             devicedenials.allow_containers(job, context.privileges)
             spec = dataclasses.replace(spec, limits=placement.limits)
         descriptors = hostpaths.pin(spec.mounts)
+    except (EngineError, OSError) as e:  # what was allowed could not be done: no refusal
+        record.failed(str(e))
+        raise
     except SockerError as e:
         record.refused(str(e))
         raise
@@ -89,17 +92,23 @@ def run(request, context):
     record.note(image_id=image["Id"])
     launch = runner.Launch(spec, image, runner.container_name(identity.uid, job), placement, descriptors)
     _describe(context, launch, job)
-    status = None
+    status, reason = None, None
     try:
         status, oom_killed = runner.run(launch, engine, record, identity, context.privileges)
         if oom_killed:
             limit = "the job's memory limit" if job else "the memory limit for containers outside jobs"
             print(f"socker: the container was killed: {limit} was reached", file=sys.stderr)
         return status
+    except (SockerError, OSError) as e:
+        reason = str(e)
+        raise
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        raise
     finally:
         descriptors.close()
         if status is None:
-            record.failed()
+            record.failed(reason)
         else:
             record.exited(status)
 
