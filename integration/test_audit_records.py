@@ -119,23 +119,17 @@ def test_a_stopped_socker_runs_no_unrecorded_container():
     assert set(records(marker, {"created", "exited"})) == {"created", "exited"}
 
 
-
-def test_a_container_the_engine_would_not_create_is_recorded_failed_with_the_engines_reason(site_config):
+@pytest.mark.parametrize("configured, said, reason", [
     # More CPUs than the machine has: a limit the configuration allows and the engine refuses.
-    site_config(TEST_CONFIG + "outside_jobs:\n  cpus: 4096\n")
+    ("outside_jobs:\n  cpus: 4096\n", "CPUs", "CPUs"),
+    ("engine:\n  socket: /run/socker-test-no-engine/docker.sock\n", "engine",
+     "/run/socker-test-no-engine/docker.sock"),
+], ids=["engine-refuses-the-create", "engine-unreachable"])
+def test_what_the_engine_could_not_do_is_recorded_failed_with_its_reason(site_config, configured, said, reason):
+    site_config(TEST_CONFIG + configured)
     marker = unique()
     result = socker(ALICE, "run", IMAGE, "echo", marker)
-    assert result.returncode == 125 and b"CPUs" in result.stderr, result
+    assert result.returncode == 125 and said.encode() in result.stderr, result
     found = records(marker, {"failed"})
-    assert "CPUs" in found["failed"]["reason"], found["failed"]
-    assert not socker_containers()
-
-
-def test_an_engine_that_cannot_be_reached_is_a_failure_not_a_refusal(site_config):
-    site_config(TEST_CONFIG + "engine:\n  socket: /run/socker-test-no-engine/docker.sock\n")
-    marker = unique()
-    result = socker(ALICE, "run", IMAGE, "echo", marker)
-    assert result.returncode == 125 and b"engine" in result.stderr, result
-    found = records(marker, {"failed"})
-    assert "/run/socker-test-no-engine/docker.sock" in found["failed"]["reason"], found["failed"]
+    assert reason in found["failed"]["reason"], found["failed"]
     assert not socker_containers()

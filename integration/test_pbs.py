@@ -92,6 +92,16 @@ def nothing_left(job):
             and not [p for p in STATE_DIR.glob("*socker-*") if f"-j{job}-" in p.name])
 
 
+def assert_nothing_left(job):
+    """No container, cgroup directory or socker state of `job` remains, once the clean-up is done."""
+    assert wait_until(lambda: nothing_left(job), timeout=60), (job_containers(job), job_cgroup_dirs(job))
+
+
+def qdel(job):
+    subprocess.run([PBS_BIN / "qdel", job], check=True)
+    wait_job(job)
+
+
 def test_the_container_runs_in_the_jobs_cgroups_under_its_memory_limit(output):
     job = qsub(ALICE, f"cd && {SOCKER} run {IMAGE} sleep 600", output)
     try:
@@ -104,9 +114,8 @@ def test_the_container_runs_in_the_jobs_cgroups_under_its_memory_limit(output):
         labels = json.loads(docker("inspect", container))[0]["Config"]["Labels"]
         assert labels["socker.job"] == job
     finally:
-        subprocess.run([PBS_BIN / "qdel", job], check=True)
-        wait_job(job)
-    assert wait_until(lambda: nothing_left(job), timeout=60), (job_containers(job), job_cgroup_dirs(job))
+        qdel(job)
+    assert_nothing_left(job)
 
 
 def test_memory_over_the_jobs_limit_kills_the_container_and_says_so(output):
@@ -114,15 +123,14 @@ def test_memory_over_the_jobs_limit_kills_the_container_and_says_so(output):
     assert "status=137" in text.splitlines(), text
     assert "socker: the container was killed: the job's memory limit was reached" in text, text
     assert record["Exit_status"] == 0
-    assert wait_until(lambda: nothing_left(job), timeout=60)
+    assert_nothing_left(job)
 
 
 def test_qdel_removes_the_container_and_everything_of_the_job(output):
     job = qsub(ALICE, f"cd && {SOCKER} run {IMAGE} sleep 600", output)
     running_container(job)
-    subprocess.run([PBS_BIN / "qdel", job], check=True)
-    wait_job(job)
-    assert wait_until(lambda: nothing_left(job), timeout=60), (job_containers(job), job_cgroup_dirs(job))
+    qdel(job)
+    assert_nothing_left(job)
     assert not subprocess.run(["pgrep", "-u", str(user(ALICE).pw_uid), "-x", "sleep"]).returncode == 0
 
 
@@ -137,7 +145,7 @@ def test_what_socker_and_its_guardian_could_not_remove_the_end_of_job_hook_does(
     subprocess.run(["kill", "-KILL", *pids], check=True)
     assert json.loads(docker("inspect", container))[0]["State"]["Running"]
     wait_job(job)
-    assert wait_until(lambda: nothing_left(job), timeout=60), (job_containers(job), job_cgroup_dirs(job))
+    assert_nothing_left(job)
     told = subprocess.run(["grep", "-rh", f"{job};socker: removed container {container[:12]}",
                            "/var/spool/pbs/mom_logs"], capture_output=True, text=True).stdout
     assert told, f"the hook did not remove {container[:12]} of job {job}"
@@ -148,7 +156,7 @@ def test_walltime_removes_the_container(output):
     running_container(job)
     record = wait_job(job, timeout=240)
     assert record["Exit_status"] == -29, record  # JOB_EXEC_KILL_WALLTIME
-    assert wait_until(lambda: nothing_left(job), timeout=60), (job_containers(job), job_cgroup_dirs(job))
+    assert_nothing_left(job)
 
 
 def test_two_containers_at_once_in_one_job(output):
@@ -157,7 +165,7 @@ def test_two_containers_at_once_in_one_job(output):
     job, _, text = run_job(script, output)
     assert sorted(line for line in text.splitlines() if line.startswith("run ")) == ["run 1", "run 2"], text
     assert text.splitlines()[-1] == "done", text
-    assert wait_until(lambda: nothing_left(job), timeout=60)
+    assert_nothing_left(job)
 
 
 def test_pbs_counts_the_containers_cpu_time_and_memory(output):
@@ -196,8 +204,7 @@ def test_a_spoofed_pbs_jobid_changes_nothing(output, alice_scratch):
             paths = container_cgroups(running_container(job))
             assert paths["memory"].startswith(JOB_CGROUP.format(job=job) + "/"), paths
         finally:
-            subprocess.run([PBS_BIN / "qdel", job], check=True)
-            wait_job(job)
+            qdel(job)
     finally:
         subprocess.run([PBS_BIN / "qdel", bob_job], check=False)
         wait_job(bob_job)
@@ -214,4 +221,4 @@ def test_mpirun_ranks_communicate_in_containers_inside_the_job(mpi_policy, outpu
     assert len(set(paths)) == 2, text
     for path in paths:
         assert re.fullmatch(JOB_CGROUP.format(job=re.escape(job)) + f"/{CONTAINER}", path), path
-    assert wait_until(lambda: nothing_left(job), timeout=60)
+    assert_nothing_left(job)
