@@ -67,7 +67,7 @@ acceptable_option = st.sampled_from([
 acceptable = st.builds(lambda opts, image, command: ["run", *(t for o in opts for t in o), image, *command],
                        st.lists(acceptable_option, max_size=4), st.sampled_from(ALLOWED_IMAGES),
                        st.lists(token, max_size=3))
-argv = st.sampled_from([acceptable] * 2 + [structured] * 4 + raw).flatmap(lambda strategy: strategy)  # weighted
+argv = st.sampled_from([acceptable] * 3 + [structured] * 4 + raw).flatmap(lambda strategy: strategy)  # weighted
 cwd = st.sampled_from(["/home/alice", "/home/alice/proj", "/scratch/alice", "/cluster/software/bin", None,
                        "/scratch2/alice", "/tmp", "/", "/etc"])
 # Of the generated command lines, at least this share is accepted: were none, the property
