@@ -10,7 +10,6 @@ system.slice/slurmstepd.scope only Slurm does.
 
 import ctypes
 import os
-import platform
 import struct
 
 from .cgroups import CGROUP_ROOT
@@ -36,9 +35,9 @@ def binds(job, root=CGROUP_ROOT, count=None):
 
 def device_programs(cgroup):
     """How many BPF device programs bind the processes of the cgroup v2 directory `cgroup`."""
-    number = _SYS_BPF.get(platform.machine())
+    number = _SYS_BPF.get(os.uname().machine)
     if number is None:
-        raise SockerError(f"cannot ask the kernel for device filters on {platform.machine()}")
+        raise SockerError(f"cannot ask the kernel for device filters on {os.uname().machine}")
     try:
         fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
