@@ -18,10 +18,10 @@ processes itself (Slurm: job_N/step_M/user).
 
 import os
 import posixpath
-from dataclasses import dataclass
 
 from .errors import JobError
 from .model import Limits
+from .value import Value
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -30,8 +30,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 _V1_UNLIMITED = 1 << 62
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(Value):
     parent: str  # CgroupParent for the engine; "" outside a job (the engine's default)
     created: tuple  # directories that creating the container will add, deepest first
     limits: Limits | None = None  # the container's own limits in a job: the job's, seen from inside

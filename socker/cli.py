@@ -5,11 +5,11 @@ is never passed on to the engine.
 """
 
 import re
-from dataclasses import dataclass
 
 from . import text
 from .environ import ENV_NAME
 from .errors import UsageError
+from .value import Value
 
 USAGE = """\
 Usage: socker [-v|--verbose] COMMAND [ARGS...]
@@ -52,15 +52,13 @@ the image; 130 if interrupted before the container started; 141 if the reader
 of socker's own output went away; 1 if 'config check' found a problem.
 """
 
-@dataclass(frozen=True)
-class VolumeRequest:
+class VolumeRequest(Value):
     source: str
     target: str
     read_only: bool
 
 
-@dataclass(frozen=True)
-class RunRequest:
+class RunRequest(Value):
     image: str
     command: tuple
     env: tuple  # of (name, value or None to copy the caller's value)
@@ -70,43 +68,35 @@ class RunRequest:
     tty: bool
 
 
-@dataclass(frozen=True)
-class PullRequest:
+class PullRequest(Value):
     image: str
 
 
-@dataclass(frozen=True)
-class ImagesRequest:
+class ImagesRequest(Value):
     pass
 
 
-@dataclass(frozen=True)
-class PruneRequest:
+class PruneRequest(Value):
     pass
 
 
-@dataclass(frozen=True)
-class ConfigCheckRequest:
+class ConfigCheckRequest(Value):
     path: str | None  # None: the installed configuration
 
 
-@dataclass(frozen=True)
-class SweepRequest:
+class SweepRequest(Value):
     pass
 
 
-@dataclass(frozen=True)
-class VersionRequest:
+class VersionRequest(Value):
     pass
 
 
-@dataclass(frozen=True)
-class HelpRequest:
+class HelpRequest(Value):
     text: str = USAGE
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(Value):
     verbose: bool
     action: object
 

@@ -1,6 +1,5 @@
 """The subcommands. Imported only after the environment has been cleared: it pulls in `docker`."""
 
-import dataclasses
 import os
 import shlex
 import stat
@@ -78,7 +77,7 @@ def run(request, context):
         placement = cgroups.place(job, settings.inside_jobs_pids)
         if job is not None:
             devicedenials.allow_containers(job, context.privileges)
-            spec = dataclasses.replace(spec, limits=placement.limits)
+            spec = spec.replace(limits=placement.limits)
         descriptors = hostpaths.pin(spec.mounts)
     except (EngineError, OSError) as e:  # what was allowed could not be done: no refusal
         record.failed(str(e))

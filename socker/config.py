@@ -7,7 +7,6 @@ and are read only when an image is pulled from it (`load_credentials`).
 
 import posixpath
 import re
-from dataclasses import dataclass, field
 
 import yaml
 
@@ -15,14 +14,14 @@ from . import audit, imageref, registrytrust, securefile
 from .environ import ENV_NAME
 from .errors import ConfigError
 from .model import Limits
+from .value import Value
 
 CONFIG_PATH = "/etc/socker/socker.yaml"
 
 NETWORKS = ("none", "bridge", "host")
 
 
-@dataclass(frozen=True)
-class SiteMount:
+class SiteMount(Value):
     source: str
     target: str
     read_only: bool
@@ -36,8 +35,7 @@ DEFAULT_INSIDE_JOBS_PIDS = 4096
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-@dataclass(frozen=True)
-class Registry:
+class Registry(Value):
     """A registry socker may pull from."""
     host: str  # host[:port], as image references name it
     credentials: str | None  # the root-only file with the account socker pulls with
@@ -49,8 +47,7 @@ class Registry:
 DEFAULT_PULL_TIMEOUT = 60
 
 
-@dataclass(frozen=True)
-class Gpus:
+class Gpus(Value):
     """The node's GPUs, and what a container that gets some of them needs besides."""
     units: tuple  # device files, one per GPU, in the order the scheduler numbers them (gres.conf)
     shared: tuple  # device files every GPU container needs too (/dev/nvidiactl, /dev/nvidia-uvm)
@@ -62,14 +59,13 @@ class Gpus:
 DEFAULT_GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES",)
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Value):
     username: str
-    password: str = field(repr=False)
+    password: str
+    _hidden = frozenset({"password"})  # kept out of every repr, and so out of tracebacks and logs
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Value):
     socket: str
     images: tuple  # canonical image references, exactly as allowed
     namespaces: tuple  # canonical DOMAIN/PATH: every repository directly below PATH is allowed

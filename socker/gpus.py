@@ -15,14 +15,13 @@ cgroup v2: the engine's device filter for the container replaces the job's.
 
 import os
 import stat
-from dataclasses import dataclass
 
 from . import devicefilter, securefile
 from .errors import SockerError
+from .value import Value
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(Value):
     units: tuple = ()  # device files of the GPUs the container gets, in unit order
     note: str | None = None  # why none, where the job's GPUs could not be told
 

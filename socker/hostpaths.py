@@ -5,7 +5,6 @@ reach is missing here, and nothing is ever created.
 """
 
 import ctypes
-import dataclasses
 import os
 import stat
 
@@ -96,7 +95,7 @@ def stage(mounts, pinned, staging):
                 os.close(os.open(point, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
             if _libc.mount(f"/proc/self/fd/{fd}".encode(), point.encode(), None, _MS_BIND | _MS_REC, None) != 0:
                 raise HostPathError(f"cannot bind {mount.source}: {os.strerror(ctypes.get_errno())}")
-            staged.append(dataclasses.replace(mount, source=point))
+            staged.append(mount.replace(source=point))
         return tuple(staged)
     except OSError as e:
         raise HostPathError(f"cannot stage the mounts: {e.strerror}") from e

@@ -9,7 +9,8 @@ registry's top level.
 """
 
 import re
-from dataclasses import dataclass
+
+from .value import Value
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::[0-9]+)?"
@@ -24,8 +25,7 @@ _MAX_NAME = 255
 DEFAULT_DOMAIN = "docker.io"
 
 
-@dataclass(frozen=True)
-class Parts:
+class Parts(Value):
     """A canonical reference taken apart."""
     domain: str  # the registry, host[:port]
     path: str  # the repository in it

@@ -10,10 +10,10 @@ its layout exactly is an error, not "no job".
 
 import os
 import re
-from dataclasses import dataclass
 
 from .cgroups import CGROUP_ROOT
 from .errors import JobError
+from .value import Value
 
 # Slurm cgroup/v1: /slurm_<node>/uid_<uid>/job_<id>/step_<step>[/task_<n>]; older: /slurm/uid_...
 # Slurm cgroup/v2: /system.slice/slurmstepd.scope/job_<id>/step_<step>/user/task_<n>; a Slurm built
@@ -37,8 +37,7 @@ _SCHEDULER_MARKS = re.compile(r"/(?:slurm[^/]*|[^/]*_slurmstepd\.scope|pbs_jobs\
 BINDING_CONTROLLERS = ("memory", "cpuset", "cpuacct", "cpu", "pids", "freezer", "devices", "blkio")
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(Value):
     scheduler: str
     job_id: str
     step: str | None

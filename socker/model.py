@@ -5,26 +5,23 @@ They sit below every other module of socker's, so that imports run one way:
 and `runner` consume them.
 """
 
-from dataclasses import dataclass
+from .value import Value
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(Value):
     source: str  # real host path, no symlinks
     target: str  # absolute, normalised path inside the container
     read_only: bool
 
 
-@dataclass(frozen=True)
-class HostView:
+class HostView(Value):
     """What `hostpaths` found on the host, as the caller."""
     cwd: str | None  # the caller's current directory, physical path; None if unreachable
     realpaths: dict  # host path -> (real path, kind) with kind "dir" or "file", or None if missing
     writable: frozenset = frozenset()  # the real directories among them, and the cwd, the caller may write
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Value):
     """A container's own cgroup limits; None leaves that one to the cgroups above it."""
     memory_bytes: int | None
     cpus: float | None
@@ -32,8 +29,7 @@ class Limits:
     memory_swap_bytes: int | None = None  # memory and swap together; -1: as the cgroups above allow
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
+class ContainerSpec(Value):
     image: str  # canonical reference that the allow-list admitted
     command: tuple
     uid: int

@@ -14,9 +14,9 @@ import re
 import resource
 import signal
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from .errors import SockerError
+from .value import Value
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
@@ -38,8 +38,7 @@ _SETUID_STACK = 8 << 20  # the kernel's _STK_LIM
 DESCRIPTORS = 1024
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Value):
     uid: int
     gid: int
     groups: tuple  # supplementary gids, as the kernel reports them for this process

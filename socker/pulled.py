@@ -10,17 +10,16 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
 
 from . import securefile
 from .errors import SockerError
+from .value import Value
 
 DIRECTORY = "/var/lib/socker/pulled"
 _MAX_BYTES = 65536
 
 
-@dataclass(frozen=True)
-class Pull:
+class Pull(Value):
     reference: str  # canonical, as it was pulled
     digest: str | None  # of the manifest the engine pulled; None while it pulls, or if it died pulling
     image_id: str | None

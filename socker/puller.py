@@ -23,13 +23,13 @@ import json
 import os
 import select
 import time
-from dataclasses import dataclass
 
 from . import audit, cgroups, config, imageref, jobs, pulled, pulllock, registrytrust
 from .engine import Engine
 from .errors import (DigestMismatch, DiskFull, EngineError, NotFound, PullStalled, SockerError, TimedOut,
                      Unauthorized, Unreachable, Untrusted)
 from .privileges import detach
+from .value import Value
 
 # A waiter gives a pull whose holder is silent this long beyond the registry's own time-out.
 _GRACE = 30
@@ -37,8 +37,7 @@ _LAST_WORD_PATIENCE = 30  # seconds the last word waits for room in the pipe
 _MAX_REASON = 2048  # a reason is cut to this, so that the last word fits the pipe whole
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(Value):
     """One image to get onto the node, for whom."""
     reference: str  # canonical and allowed
     registry: object  # config.Registry: the listed registry it comes from

@@ -19,17 +19,16 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 
 from . import securefile, statedir
 from .errors import PullStalled, SockerError
+from .value import Value
 
 LOCK_DIRECTORY = "/run/socker/pulls"
 _MAX_OUTCOME = 65536
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Value):
     """How a pull ended: `failure` says why it failed; else the image is there, pulled with `digest`
     (None when the holder found it there already)."""
     digest: str | None = None

@@ -6,7 +6,6 @@ after it, and removes the container itself if socker dies without doing so
 (SIGKILL, OOM killer, a crash).
 """
 
-import dataclasses
 import os
 import re
 import secrets
@@ -17,12 +16,12 @@ from .errors import EngineError, SockerError, TimedOut
 from .guardian import Guardian
 from .model import Mount
 from .session import Session, Signals, terminal_size
+from .value import Value
 
 CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
 
 
-@dataclasses.dataclass(frozen=True)
-class Launch:
+class Launch(Value):
     """Everything decided about one container before it is created."""
     spec: object  # model.ContainerSpec
     image: dict  # the image as the engine described it
@@ -98,7 +97,7 @@ def _create(launch, engine, identity, privileges):
         mounts = hostpaths.stage(launch.spec.mounts, launch.descriptors,
                                  os.path.join(statedir.path(launch.name), statedir.MOUNTS))
     helper = chdir_helper()
-    spec = dataclasses.replace(launch.spec, mounts=mounts)
+    spec = launch.spec.replace(mounts=mounts)
     return engine.create(spec, launch.image, launch.name, extra_mounts=(*identity_files, helper),
                          cgroup_parent=launch.placement.parent, chdir=helper.target,
                          terminal_size=terminal_size() if spec.tty else None)

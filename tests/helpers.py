@@ -4,14 +4,12 @@ No Docker engine, no Slurm and no real users are needed: policy decisions are
 taken against `fake_realpath`, a small in-memory model of the host.
 """
 
-import dataclasses
 import posixpath
 
 from socker import cli, jobs, model, policy, privileges
 from socker.config import SiteMount, from_document
 
 
-@dataclasses.dataclass(frozen=True)
 class FakeIdentity(privileges.Identity):
     """An Identity whose group names come from `group_names`, not from the host's group database."""
     group_names: tuple = ()  # of (gid, name)
@@ -34,11 +32,11 @@ CALLER_ENV = {"HOME": "/home/alice", "USER": "alice", "TERM": "xterm-256color", 
 
 
 def make_identity(**changes):
-    return dataclasses.replace(IDENTITY, **changes)
+    return IDENTITY.replace(**changes)
 
 
 def make_config(**changes):
-    return dataclasses.replace(CONFIG, **changes)
+    return CONFIG.replace(**changes)
 
 
 # --- the fake host -------------------------------------------------------------------------

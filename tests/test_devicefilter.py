@@ -2,7 +2,6 @@
 on v2, counted by the kernel itself."""
 
 import ctypes
-import dataclasses
 import os
 import platform
 import struct
@@ -71,7 +70,7 @@ def test_a_device_program_above_the_cgroup_is_counted_and_none_is_zero():
         assert devicefilter.device_programs(os.path.join(top, "task_0")) == 0
         _attach_allow_all_device_program(top)
         assert devicefilter.device_programs(os.path.join(top, "task_0")) == 1
-        assert devicefilter.binds(dataclasses.replace(JOB, cgroups={"": "/task_0"}), root=top)
+        assert devicefilter.binds(JOB.replace(cgroups={"": "/task_0"}), root=top)
     finally:
         os.rmdir(os.path.join(top, "task_0"))
         os.rmdir(top)  # the program goes with its cgroup

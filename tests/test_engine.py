@@ -7,7 +7,6 @@ for each kind of run, so that a change to any of them fails a test.
 
 import base64
 import collections
-import dataclasses
 import json
 import re
 import socket
@@ -375,8 +374,8 @@ def test_the_callers_limits_become_the_containers_ulimits():
 
 
 def test_in_a_job_the_container_gets_the_jobs_memory_limit_and_a_pids_limit():
-    spec = dataclasses.replace(authorize_run("busybox:1.36", "id", job=JOB),
-                               limits=model.Limits(memory_bytes=200 << 20, cpus=None, pids=4096, memory_swap_bytes=-1))
+    spec = authorize_run("busybox:1.36", "id", job=JOB).replace(
+        limits=model.Limits(memory_bytes=200 << 20, cpus=None, pids=4096, memory_swap_bytes=-1))
     host_config = create_body(spec, cgroup_parent=JOB_PARENT)["HostConfig"]
     assert {k: host_config.get(k) for k in ("Memory", "MemorySwap", "NanoCpus", "PidsLimit", "CgroupParent")} == {
         "Memory": 200 << 20, "MemorySwap": -1, "NanoCpus": None, "PidsLimit": 4096, "CgroupParent": JOB_PARENT}
