@@ -77,7 +77,12 @@ def traced_run(argv, env, cwd, user, image):
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if result.returncode != 0:
             raise RuntimeError(f"traced run failed ({result.returncode}): {result.stderr.decode().strip()}")
-        return phases(landmarks(out.read(), image))
+        trace = out.read()
+    marks = landmarks(trace, image)
+    if not any(name.startswith("engine: ") for _, name in marks):
+        first = "\n".join(trace.splitlines()[:3])
+        raise RuntimeError(f"the trace of socker holds no engine request ({len(trace)} bytes, starting: {first!r})")
+    return phases(marks)
 
 
 def untraced_run(argv, env, cwd):
