@@ -61,15 +61,13 @@ class Engine:
         api = self._api()
         try:
             return getattr(api, method)(*args, **kwargs)
-        except docker.errors.NotFound as e:
-            raise NotFound(f"{what}: {e.explanation or e}") from e
         except docker.errors.APIError as e:
-            kind = Conflict if e.status_code == 409 else EngineError
-            raise kind(f"{what}: {e.explanation or e}") from e
+            kind = {404: NotFound, 409: Conflict}.get(e.status_code, EngineError)
+            raise kind(e.explanation or str(e), what=what, status=e.status_code) from e
         except requests.exceptions.ReadTimeout as e:
-            raise TimedOut(f"{what}: the Docker engine did not answer in time") from e
+            raise TimedOut("the Docker engine did not answer in time", what=what) from e
         except (docker.errors.DockerException, requests.RequestException, OSError) as e:
-            raise EngineError(f"{what}: cannot talk to the Docker engine at {self.socket_path}: {_reason(e)}") from e
+            raise EngineError(f"cannot talk to the Docker engine at {self.socket_path}: {_reason(e)}", what=what) from e
 
     def version(self):
         return self._call("engine version", "version", api_version=False)
@@ -136,7 +134,7 @@ class Engine:
             except (requests.RequestException, OSError) as e:
                 raise _stalled_or_failed(e, self.socket_path) from e
             except ValueError as e:
-                raise EngineError(f"pull: the engine sent something that is not JSON: {e}") from e
+                raise EngineError(f"the engine sent something that is not JSON: {e}", what="pull") from e
 
     def create(self, spec, image, name, *, extra_mounts, cgroup_parent, chdir, terminal_size=None):
         """Create (not start) the container described by `spec` from the exact `image` (as inspected);
@@ -215,16 +213,16 @@ class Engine:
             while b"\r\n\r\n" not in head:
                 chunk = sock.recv(4096)
                 if not chunk or len(head) > 65536:
-                    raise EngineError("attach: the engine closed the stream")
+                    raise EngineError("the engine closed the stream", what="attach")
                 head += chunk
         except OSError as e:
             sock.close()
-            raise EngineError(f"attach: {_reason(e)}") from e
+            raise EngineError(_reason(e), what="attach") from e
         head, _, rest = head.partition(b"\r\n\r\n")
         status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
         if status_line.split(" ")[1:2] not in (["101"], ["200"]):
             sock.close()
-            raise EngineError(f"attach: the engine answered {status_line!r}")
+            raise EngineError(f"the engine answered {status_line!r}", what="attach")
         return sock, rest
 
     def start(self, container_id):
@@ -294,10 +292,9 @@ _PULL_FAILURES = (
 
 def _pull_error(message, status=None):
     message = str(message or "the engine gave no reason")
-    if status == 404:
-        return NotFound(message)
-    return next((kind(message) for kind, signs in _PULL_FAILURES if any(sign in message for sign in signs)),
-                EngineError(message))
+    kind = NotFound if status == 404 else next(
+        (kind for kind, signs in _PULL_FAILURES if any(sign in message for sign in signs)), EngineError)
+    return kind(message, status=status)
 
 
 def _stalled_or_failed(error, socket_path):

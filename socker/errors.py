@@ -22,7 +22,14 @@ class HostPathError(SockerError):
 
 
 class EngineError(SockerError):
-    """The container engine cannot be reached or refused a request."""
+    """The container engine cannot be reached or refused a request. The class is the kind of
+    failure; `detail` is why, in the engine's words where it gave some, `what` the request that
+    failed (None where the message names it), `status` the engine's HTTP status (None where it
+    never answered)."""
+
+    def __init__(self, detail, *, what=None, status=None):
+        self.detail, self.what, self.status = detail, what, status
+        super().__init__(f"{what}: {detail}" if what else detail)
 
 
 class NotFound(EngineError):

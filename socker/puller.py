@@ -169,10 +169,15 @@ def _reason(error, order):
         :_MAX_REASON]
 
 
+def _last_cause(detail):
+    """The innermost cause of the engine's error chain ("Get ...: dial tcp ...: connection refused"),
+    which names what went wrong; the rest repeats the URL the line already names by its host."""
+    return detail.rsplit(": ", 1)[-1]
+
+
 def _cause(error, registry, shown, digest):
     """Why the pull failed, in words that name the cause."""
     host = registry.host
-    detail = str(error).rsplit(": ", 1)[-1]
     if isinstance(error, NotFound):
         return f"{shown} is not in the registry (no such image, tag or digest)"
     if isinstance(error, Unauthorized):
@@ -180,10 +185,10 @@ def _cause(error, registry, shown, digest):
             return f"the registry {host} refused socker's credentials"
         return f"the registry {host} wants credentials, and none are configured for it"
     if isinstance(error, Unreachable):
-        return f"cannot reach the registry {host}: {detail}"
+        return f"cannot reach the registry {host}: {_last_cause(error.detail)}"
     if isinstance(error, Untrusted):
         return (f"the engine does not trust the certificate of the registry {host} "
-                f"(its CA belongs in /etc/docker/certs.d/{host}/ca.crt): {detail}")
+                f"(its CA belongs in /etc/docker/certs.d/{host}/ca.crt): {_last_cause(error.detail)}")
     if isinstance(error, TimedOut):
         return f"the registry {host} did not answer within {registry.timeout} s"
     if isinstance(error, DigestMismatch):

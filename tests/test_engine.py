@@ -193,6 +193,7 @@ def test_each_status_becomes_its_type(status, kind):
     with pytest.raises(kind, match="start container: no") as raised:
         engine.start("c0ffee")
     assert type(raised.value) is kind
+    assert (raised.value.what, raised.value.detail, raised.value.status) == ("start container", "no", status)
 
 
 def test_remove_is_false_for_a_container_that_is_not_there_and_true_while_it_is_being_removed():
@@ -217,8 +218,9 @@ def test_a_timeout_elsewhere_is_typed_and_an_unreachable_engine_says_so():
     with pytest.raises(TimedOut, match="did not answer in time"):
         engine.start("c0ffee")
     engine, _ = engine_answering({("POST", "/start"): requests.exceptions.ConnectionError("refused")})
-    with pytest.raises(EngineError, match="cannot talk to the Docker engine at /x: refused"):
+    with pytest.raises(EngineError, match="cannot talk to the Docker engine at /x: refused") as raised:
         engine.start("c0ffee")
+    assert raised.value.status is None  # never answered
 
 
 # ---------------------------------------------------------------- pulls
@@ -270,7 +272,8 @@ def test_a_failed_pull_is_typed_by_what_the_engine_says(message, kind):
         engine, _ = engine_answering({("POST", "/images/create"): answer})
         with pytest.raises(kind) as raised:
             list(engine.pull(PULLED, None, stall_timeout=5))
-        assert type(raised.value) is kind and str(raised.value) == message
+        assert type(raised.value) is kind and str(raised.value) == raised.value.detail == message
+        assert raised.value.status == (500 if answer[0] == 500 else None)  # a failure mid-stream has no status
 
 
 def test_a_pull_the_engine_does_not_find_is_not_found_whatever_it_says():

@@ -7,6 +7,8 @@ import os
 import pytest
 
 from socker import puller
+from socker.config import Registry
+from socker.errors import NotFound, Unauthorized, Unreachable, Untrusted
 
 _F_SETPIPE_SZ = 1031
 
@@ -53,3 +55,21 @@ def test_a_report_too_long_to_go_whole_is_not_sent_at_all(small_pipe):
     read_fd, write_fd = small_pipe
     puller._Reports(write_fd).progress({"progress": {"status": "x" * 5000}})
     assert lines(read_fd) == []
+
+
+REGISTRY = Registry(host="registry.example.org:5443", credentials=None, ca=None, timeout=30)
+
+
+@pytest.mark.parametrize("error, reason", [
+    (Unreachable('Get "https://registry.example.org:5443/v2/": dial tcp 10.0.0.9:5443: connect: connection refused',
+                 status=500),
+     "cannot reach the registry registry.example.org:5443: connection refused"),
+    (Untrusted('Get "https://registry.example.org:5443/v2/": x509: certificate signed by unknown authority'),
+     "the engine does not trust the certificate of the registry registry.example.org:5443 (its CA belongs in "
+     "/etc/docker/certs.d/registry.example.org:5443/ca.crt): certificate signed by unknown authority"),
+    (NotFound("manifest unknown", status=404), "bio/bowtie:2.5 is not in the registry (no such image, tag or digest)"),
+    (Unauthorized("unauthorized: authentication required", status=401),
+     "the registry registry.example.org:5443 wants credentials, and none are configured for it"),
+])
+def test_the_reason_a_pull_failed_comes_from_the_errors_kind_and_detail(error, reason):
+    assert puller._cause(error, REGISTRY, "bio/bowtie:2.5", None) == reason
