@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 
-from . import cli, environ, privileges
+from . import cli, environ
+from .host import privileges
 from .errors import SockerError
 
 EXIT_SOCKER_FAILED = 125  # as `docker run` does when the engine or the runner fails
@@ -61,7 +62,7 @@ def _main(argv):
     if isinstance(invocation.action, cli.HelpRequest):
         print(invocation.action.text, end="")
         return 0
-    from . import commands  # imports docker: only now that the environment is clean
+    from . import commands
     return commands.dispatch(invocation.action, commands.Context(identity, privs, caller_env, invocation.verbose))
 
 
@@ -69,7 +70,7 @@ def _record_refused_arguments(identity, privs, arguments, error):
     """Arguments refused before they make a request are recorded too: a caller trying engine options
     (--privileged) is what an administrator wants to see. The configuration names the facility; one
     that cannot be read leaves the default."""
-    from . import audit, config  # here: reading the configuration needs the environment cleared first
+    from . import audit, config
     record = audit.Record(action="arguments", user=identity.name, uid=identity.uid, command=list(arguments))
     try:
         with privs.elevated():

@@ -5,8 +5,10 @@ import shlex
 import stat
 import sys
 
-from . import (__version__, audit, cgroups, config, devicedenials, gpus, guardian, hostpaths, imageref, jobs, policy,
-               prune, pulled, pulllock, pulls, registrytrust, runner, securefile, statedir)
+from . import __version__, audit, config, imageref, policy, registrytrust
+from .host import cgroups, devicedenials, gpus, hostpaths, jobs, securefile, statedir
+from .registry import prune, pulled, pulllock, pulls
+from .run import guardian, runner
 from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
                   VersionRequest)
 from .engine import Engine

@@ -10,7 +10,8 @@ import re
 
 import yaml
 
-from . import audit, imageref, registrytrust, securefile
+from . import audit, imageref, registrytrust
+from .host import securefile
 from .environ import ENV_NAME
 from .errors import ConfigError
 from .model import Limits

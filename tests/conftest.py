@@ -10,7 +10,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from socker import securefile, statedir
+from socker.host import securefile, statedir
 
 settings.register_profile("unit", deadline=None, max_examples=150)
 settings.load_profile("unit")

@@ -6,7 +6,8 @@ taken against `fake_realpath`, a small in-memory model of the host.
 
 import posixpath
 
-from socker import cli, jobs, model, policy, privileges
+from socker import cli, model, policy
+from socker.host import jobs, privileges
 from socker.config import SiteMount, from_document
 
 

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from socker.cgroups import (absent_directories, cgroup_parent, hierarchy_roots, leave_job, oom_kills, place,
-                            remove_if_empty)
+from socker.host.cgroups import (absent_directories, cgroup_parent, hierarchy_roots, leave_job, oom_kills, place,
+                                 remove_if_empty)
 from socker.errors import JobError
-from socker.jobs import find_job
+from socker.host.jobs import find_job
 from socker.model import Limits
 
 UID = 1001

@@ -5,7 +5,8 @@ import os
 import pytest
 
 from helpers import make_identity
-from socker import commands, config, privileges
+from socker import commands, config
+from socker.host import privileges
 from socker.cli import ConfigCheckRequest
 
 CALLER = 4242

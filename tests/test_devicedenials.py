@@ -6,10 +6,10 @@ import stat
 import pytest
 
 from fake_engine_api import FakePrivileges
-from socker import devicedenials
-from socker.devicedenials import allow_mknod, denied
+from socker.host import devicedenials
+from socker.host.devicedenials import allow_mknod, denied
 from socker.errors import JobError
-from socker.jobs import find_job
+from socker.host.jobs import find_job
 
 LEAF_V2 = "/system.slice/slurmstepd.scope/job_42/step_0/user/task_0"
 

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from helpers import JOB
-from socker import devicefilter, jobs
+from socker.host import devicefilter, jobs
 from socker.errors import SockerError
 
 UNIFIED = "/sys/fs/cgroup/unified"  # this machine's cgroup v2 hierarchy, beside the v1 ones

@@ -8,7 +8,8 @@ import pytest
 
 from helpers import JOB
 from fake_engine_api import FakePrivileges
-from socker import config, gpus
+from socker import config
+from socker.host import gpus
 from socker.errors import SockerError
 
 UNITS = ("/dev/gpu0", "/dev/gpu1", "/dev/gpu2", "/dev/gpu3")

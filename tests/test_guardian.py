@@ -1,6 +1,6 @@
 """What the guardian writes into the audit record of a run socker did not finish."""
 
-from socker import guardian
+from socker.run import guardian
 
 
 def test_a_container_socker_never_learned_the_id_of_is_named_whole():

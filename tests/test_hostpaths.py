@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from socker import hostpaths
+from socker.host import hostpaths
 
 
 @pytest.fixture

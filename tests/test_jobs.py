@@ -5,7 +5,7 @@ import os
 import pytest
 
 from socker.errors import JobError
-from socker.jobs import current_job, find_job, made_by_the_scheduler
+from socker.host.jobs import current_job, find_job, made_by_the_scheduler
 
 UID = 1001
 

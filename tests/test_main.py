@@ -8,7 +8,8 @@ import types
 import pytest
 
 import socker.__main__ as entry
-from socker import commands, environ, privileges
+from socker import commands, environ
+from socker.host import privileges
 from socker.errors import ConfigError, EngineError, PolicyError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

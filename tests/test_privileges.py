@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from socker import privileges
+from socker.host import privileges
 
 INF = resource.RLIM_INFINITY
 

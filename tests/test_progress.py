@@ -2,7 +2,7 @@
 
 import io
 
-from socker.progress import PullProgress
+from socker.registry.progress import PullProgress
 
 REF = "registry.example.org/bio/bowtie:2.5"
 DIGEST = "sha256:" + "ab" * 32

@@ -7,7 +7,8 @@ import urllib.parse
 import pytest
 
 from fake_engine_api import FakeEngineAPI, FakePrivileges, client
-from socker import audit, config, prune, pulled
+from socker import audit, config
+from socker.registry import prune, pulled
 from socker.engine import Engine
 
 pytestmark = pytest.mark.root  # the records of pulls must be root's

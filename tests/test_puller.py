@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from socker import puller
+from socker.registry import puller
 from socker.config import Registry
 from socker.errors import NotFound, Unauthorized, Unreachable, Untrusted
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from socker import pulllock
+from socker.registry import pulllock
 from socker.errors import PullStalled
-from socker.pulllock import Outcome
+from socker.registry.pulllock import Outcome
 
 pytestmark = pytest.mark.root  # the lock directory must be root's
 

@@ -22,7 +22,8 @@ import pytest
 
 from helpers import IDENTITY
 from fake_engine_api import FakePrivileges
-from socker import audit, config, pulled, pulllock, pulls
+from socker import audit, config
+from socker.registry import pulled, pulllock, pulls
 from socker.engine import Engine
 from socker.errors import EngineError, PolicyError
 

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from socker.cgroups import Placement
-from socker.jobs import find_job
-from socker.runner import _killed_for_memory, container_name
+from socker.host.cgroups import Placement
+from socker.host.jobs import find_job
+from socker.run.runner import _killed_for_memory, container_name
 
 VALID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # the engine's rule for names
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from socker import session
+from socker.run import session
 
 
 class FakeEngine:

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from socker import statedir
+from socker.host import statedir
 from socker.errors import SockerError
 
 NAME = "socker-1000-0123456789ab"

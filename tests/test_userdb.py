@@ -5,7 +5,7 @@ from contextlib import contextmanager
 import pytest
 
 from helpers import IDENTITY, make_identity
-from socker import statedir, userdb
+from socker.host import statedir, userdb
 from socker.errors import SockerError
 from socker.model import Mount
 

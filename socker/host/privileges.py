@@ -15,8 +15,8 @@ import resource
 import signal
 from contextlib import contextmanager
 
-from .errors import SockerError
-from .value import Value
+from ..errors import SockerError
+from ..value import Value
 
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38

@@ -17,8 +17,8 @@ import os
 import stat
 
 from . import devicefilter, securefile
-from .errors import SockerError
-from .value import Value
+from ..errors import SockerError
+from ..value import Value
 
 
 class Grant(Value):

@@ -15,7 +15,7 @@ import fcntl
 import os
 
 from . import securefile
-from .errors import SockerError
+from ..errors import SockerError
 
 STATE_DIR = "/run/socker"
 UNNAMED = ".new-"

@@ -12,8 +12,8 @@ import os
 import re
 
 from .cgroups import CGROUP_ROOT
-from .errors import JobError
-from .value import Value
+from ..errors import JobError
+from ..value import Value
 
 # Slurm cgroup/v1: /slurm_<node>/uid_<uid>/job_<id>/step_<step>[/task_<n>]; older: /slurm/uid_...
 # Slurm cgroup/v2: /system.slice/slurmstepd.scope/job_<id>/step_<step>/user/task_<n>; a Slurm built

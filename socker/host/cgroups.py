@@ -19,9 +19,9 @@ processes itself (Slurm: job_N/step_M/user).
 import os
 import posixpath
 
-from .errors import JobError
-from .model import Limits
-from .value import Value
+from ..errors import JobError
+from ..model import Limits
+from ..value import Value
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 

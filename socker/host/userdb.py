@@ -10,8 +10,8 @@ import errno
 import os
 
 from . import statedir
-from .errors import SockerError
-from .model import Mount
+from ..errors import SockerError
+from ..model import Mount
 
 
 def render(identity):

@@ -8,8 +8,9 @@ what it kept in use, and writes an audit record for each image it removed.
 
 import sys
 
-from . import audit, imageref, policy, pulled
-from .errors import Conflict, NotFound
+from .. import audit, imageref, policy
+from . import pulled
+from ..errors import Conflict, NotFound
 
 
 def prune(settings, engine, out=sys.stdout):

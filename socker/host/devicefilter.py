@@ -13,7 +13,7 @@ import os
 import struct
 
 from .cgroups import CGROUP_ROOT
-from .errors import SockerError
+from ..errors import SockerError
 
 _SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
 _BPF_PROG_QUERY = 16

@@ -13,8 +13,9 @@ import json
 import os
 import sys
 
-from . import imageref, policy, puller
-from .errors import EngineError, PolicyError
+from .. import imageref, policy
+from . import puller
+from ..errors import EngineError, PolicyError
 from .progress import PullProgress
 
 

@@ -11,12 +11,12 @@ import re
 import secrets
 import sys
 
-from . import cgroups, hostpaths, statedir, userdb
-from .errors import EngineError, SockerError, TimedOut
+from ..host import cgroups, hostpaths, statedir, userdb
+from ..errors import EngineError, SockerError, TimedOut
 from .guardian import Guardian
-from .model import Mount
+from ..model import Mount
 from .session import Session, Signals, terminal_size
-from .value import Value
+from ..value import Value
 
 CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
 

@@ -15,10 +15,10 @@ so that `socker sweep` never takes a run's state from under it.
 import os
 import time
 
-from . import cgroups, hostpaths, statedir
-from .engine import Engine
-from .errors import EngineError
-from .privileges import detach
+from ..host import cgroups, hostpaths, statedir
+from ..engine import Engine
+from ..errors import EngineError
+from ..host.privileges import detach
 
 # The engine may still be creating the container when socker dies: the guardian keeps
 # looking for it by name this long before it concludes there is nothing to remove.

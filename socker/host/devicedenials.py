@@ -16,7 +16,7 @@ import os
 import stat
 
 from .cgroups import CGROUP_ROOT
-from .errors import JobError
+from ..errors import JobError
 
 
 def allow_containers(job, privileges, root=CGROUP_ROOT):

@@ -8,8 +8,8 @@ import ctypes
 import os
 import stat
 
-from .errors import HostPathError
-from .model import HostView
+from ..errors import HostPathError
+from ..model import HostView
 
 _MS_BIND, _MS_REC, _MNT_DETACH = 0x1000, 0x4000, 2
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -11,9 +11,9 @@ import json
 import os
 import time
 
-from . import securefile
-from .errors import SockerError
-from .value import Value
+from ..host import securefile
+from ..errors import SockerError
+from ..value import Value
 
 DIRECTORY = "/var/lib/socker/pulled"
 _MAX_BYTES = 65536

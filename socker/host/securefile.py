@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import PurePosixPath
 
-from .errors import ConfigError, SockerError
+from ..errors import ConfigError, SockerError
 
 MAX_BYTES = 1 << 20
 

@@ -14,7 +14,7 @@ import socket
 import termios
 import tty
 
-from .errors import EngineError
+from ..errors import EngineError
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)

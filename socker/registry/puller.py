@@ -24,12 +24,14 @@ import os
 import select
 import time
 
-from . import audit, cgroups, config, imageref, jobs, pulled, pulllock, registrytrust
-from .engine import Engine
-from .errors import (DigestMismatch, DiskFull, EngineError, NotFound, PullStalled, SockerError, TimedOut,
-                     Unauthorized, Unreachable, Untrusted)
-from .privileges import detach
-from .value import Value
+from .. import audit, config, imageref, registrytrust
+from . import pulled, pulllock
+from ..host import cgroups, jobs
+from ..engine import Engine
+from ..errors import (DigestMismatch, DiskFull, EngineError, NotFound, PullStalled, SockerError, TimedOut,
+                      Unauthorized, Unreachable, Untrusted)
+from ..host.privileges import detach
+from ..value import Value
 
 # A waiter gives a pull whose holder is silent this long beyond the registry's own time-out.
 _GRACE = 30

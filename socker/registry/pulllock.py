@@ -20,9 +20,9 @@ import os
 import threading
 import time
 
-from . import securefile, statedir
-from .errors import PullStalled, SockerError
-from .value import Value
+from ..host import securefile, statedir
+from ..errors import PullStalled, SockerError
+from ..value import Value
 
 LOCK_DIRECTORY = "/run/socker/pulls"
 _MAX_OUTCOME = 65536
