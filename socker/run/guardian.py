@@ -15,9 +15,9 @@ so that `socker sweep` never takes a run's state from under it.
 import os
 import time
 
-from ..host import cgroups, hostpaths, statedir
 from ..engine import Engine
 from ..errors import EngineError
+from ..host import cgroups, hostpaths, statedir
 from ..host.privileges import detach
 
 # The engine may still be creating the container when socker dies: the guardian keeps
@@ -81,8 +81,7 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, record):
     gone = False
     while not gone and time.monotonic() < deadline:
         try:
-            # Not found by name alone may mean not created yet: look again until the deadline.
-            gone = engine.remove(container_id or name) or container_id is not None
+            gone = remove_container(engine, container_id, name)  # until the deadline, if not yet created
         except EngineError:
             pass
         if not gone:
@@ -95,6 +94,13 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, record):
     if clean:
         record.killed()
     return clean
+
+
+def remove_container(engine, container_id, name):
+    """Remove run `name`'s container: by the ID the engine gave it, else by its name. True once it
+    is gone. Not found by name alone may mean not created yet (a create interrupted or still in
+    the engine), so that is not gone; not found by ID is."""
+    return engine.remove(container_id or name) or container_id is not None
 
 
 def audited_name(container_id, name):

@@ -11,12 +11,12 @@ import re
 import secrets
 import sys
 
-from ..host import cgroups, hostpaths, statedir, userdb
 from ..errors import EngineError, SockerError, TimedOut
-from .guardian import Guardian
+from ..host import cgroups, hostpaths, statedir, userdb
 from ..model import Mount
-from .session import Session, Signals, terminal_size
 from ..value import Value
+from .guardian import Guardian, remove_container
+from .session import Session, Signals, terminal_size
 
 CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
 
@@ -68,9 +68,8 @@ def run(launch, engine, record, identity, privileges):
         finally:
             removed = False
             try:
-                # Not found by name alone may mean not created yet (interrupted during the create):
-                # then the guardian looks for it until the engine is done.
-                removed = engine.remove(container_id or name) or container_id is not None or not may_exist
+                # What may still come into being, the guardian looks for until the engine is done.
+                removed = remove_container(engine, container_id, name) or not may_exist
             except EngineError:
                 pass  # the guardian tries again
             if guardian.release(removed) is False:
