@@ -14,8 +14,8 @@ import signal
 import sys
 
 from . import cli, environ
-from .host import privileges
 from .errors import SockerError
+from .host import privileges
 
 EXIT_SOCKER_FAILED = 125  # as `docker run` does when the engine or the runner fails
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: ^C before the container started

@@ -6,13 +6,13 @@ import stat
 import sys
 
 from . import __version__, audit, config, imageref, policy, registrytrust
-from .host import cgroups, devicedenials, gpus, hostpaths, jobs, securefile, statedir
-from .registry import prune, pulled, pulllock, pulls
-from .run import guardian, runner
 from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
                   VersionRequest)
 from .engine import Engine
 from .errors import EngineError, PolicyError, SockerError
+from .host import cgroups, devicedenials, gpus, hostpaths, jobs, securefile, statedir
+from .registry import prune, pulled, pulllock, pulls
+from .run import guardian, runner
 
 
 class Context:
@@ -167,7 +167,7 @@ def pull(request, context):
     engine = Engine(settings.socket, context.privileges)
     _, pulled = pulls.obtain(reference, settings, engine, context.privileges, identity)
     if pulled is None:
-        print(f"socker: {imageref.familiar(reference)} is present on this node", file=sys.stderr)
+        print(f"socker: {reference.familiar} is present on this node", file=sys.stderr)
     return 0
 
 
@@ -178,16 +178,16 @@ def images(context):
     engine = Engine(settings.socket, context.privileges)
     rows = [("IMAGE", "STATUS", "IMAGE ID")]
     for reference in settings.images:
-        image = engine.image(imageref.parts(reference).engine_name)
+        image = engine.image(reference.engine_name)
         status = "present" if image else "pullable" if policy.registry_for(reference, settings) else "absent"
-        rows.append((imageref.familiar(reference), status, _short_id(image)))
+        rows.append((reference.familiar, status, _short_id(image)))
     listed = set(settings.images)
     local = engine.images() if settings.namespaces else []
     for name_space in settings.namespaces:
         rows.append((f"{imageref.familiar(name_space)}/*", "pullable", "-"))
         for image in local:
-            inside = [name for name in _names(image) if imageref.in_namespace(name, name_space)]
-            rows += [(imageref.familiar(name), "present", _short_id(image))
+            inside = [name for name in _names(image) if name.in_namespace(name_space)]
+            rows += [(name.familiar, "present", _short_id(image))
                      for name in inside if name not in listed]
     width = max(len(row[0]) for row in rows)
     for name, status, image_id in rows:
@@ -196,14 +196,14 @@ def images(context):
 
 
 def _names(image):
-    """The canonical names of a listed image: its tags, or its digests if it has no tag."""
+    """The names (imageref.Reference) of a listed image: its tags, or its digests if it has no tag."""
     names = []
     for name in image.get("RepoTags") or image.get("RepoDigests") or []:
         try:
-            names.append(imageref.canonical(name))
+            names.append(imageref.parse(name))
         except ValueError:
             continue  # <none>:<none>
-    return sorted(set(names))
+    return sorted(set(names), key=str)
 
 
 def _short_id(image):

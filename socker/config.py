@@ -11,9 +11,9 @@ import re
 import yaml
 
 from . import audit, imageref, registrytrust
-from .host import securefile
 from .environ import ENV_NAME
 from .errors import ConfigError
+from .host import securefile
 from .model import Limits
 from .value import Value
 
@@ -270,11 +270,11 @@ def _choice(value, key, choices):
 
 
 def _image(value, key, registry_hosts):
-    """("image", canonical reference) or ("namespace", canonical DOMAIN/PATH) for an allow-list entry."""
+    """("image", imageref.Reference) or ("namespace", canonical DOMAIN/PATH) for an allow-list entry."""
     entry = _string(value, key)
     try:
         if not entry.endswith("/*"):
-            return "image", imageref.canonical(entry)
+            return "image", imageref.parse(entry)
         name_space = imageref.namespace(entry)
     except ValueError as e:
         raise _Invalid(key, str(e)) from None

@@ -20,7 +20,6 @@ import docker.auth
 import requests
 from docker.transport import unixconn
 
-from . import imageref
 from .errors import (Conflict, DigestMismatch, DiskFull, EngineError, NotFound, TimedOut, Unauthorized, Unreachable,
                      Untrusted)
 
@@ -99,7 +98,7 @@ class Engine:
         return [container["Id"] for container in found]
 
     def pull(self, reference, credentials, stall_timeout):
-        """Pull the canonical `reference` (by its digest if it has one) through the engine, with
+        """Pull the imageref.Reference `reference` (by its digest if it has one) through the engine, with
         `credentials` (config.Credentials, or None) for its registry; yields the engine's progress
         messages as they come.
 
@@ -108,16 +107,15 @@ class Engine:
         `stall_timeout` seconds) or EngineError. Closing the generator drops the connection,
         and with it the engine's pull.
         """
-        parts = imageref.parts(reference)
         headers = {}
         if credentials is not None:
             headers["X-Registry-Auth"] = docker.auth.encode_header({
                 "username": credentials.username, "password": credentials.password,
-                "serveraddress": parts.domain}).decode()
+                "serveraddress": reference.domain}).decode()
         api = self._api()
         try:
             response = api.post(f"{api.base_url}/v{API_VERSION}/images/create", headers=headers, stream=True,
-                                params={"fromImage": parts.repository, "tag": parts.digest or parts.tag},
+                                params={"fromImage": reference.repository, "tag": reference.digest or reference.tag},
                                 timeout=stall_timeout)
         except (requests.RequestException, OSError) as e:
             raise _stalled_or_failed(e, self.socket_path) from e

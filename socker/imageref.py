@@ -3,7 +3,7 @@
 Only the grammar Docker itself accepts is accepted, with lower-case names and
 sha256 digests. Both the administrator's entries and the caller's request are
 reduced to one canonical spelling (docker.io/library/NAME:latest for a bare
-NAME) and compared as strings. The one pattern is a namespace, DOMAIN/PATH/*:
+NAME, `Reference`) and compared whole. The one pattern is a namespace, DOMAIN/PATH/*:
 the repositories directly below PATH, compared by whole components, never a
 registry's top level.
 """
@@ -25,12 +25,17 @@ _MAX_NAME = 255
 DEFAULT_DOMAIN = "docker.io"
 
 
-class Parts(Value):
-    """A canonical reference taken apart."""
+class Reference(Value):
+    """An image reference in its canonical spelling, taken apart. Made by `parse` where a name
+    enters socker (the command line, the configuration, the engine's lists, socker's pull
+    records) and passed on as it is; str() gives the canonical spelling."""
     domain: str  # the registry, host[:port]
     path: str  # the repository in it
-    tag: str | None
+    tag: str | None  # None only where a digest pins the image
     digest: str | None
+
+    def __str__(self):
+        return self.repository + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
     @property
     def repository(self):
@@ -42,9 +47,19 @@ class Parts(Value):
         overrides a tag), else REPOSITORY:TAG."""
         return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
 
+    @property
+    def familiar(self):
+        """The short form people type, which `parse` maps back."""
+        return familiar(str(self))
 
-def canonical(reference):
-    """Return the canonical spelling of `reference`, or raise ValueError saying why it is invalid."""
+    def in_namespace(self, name_space):
+        """True if the repository lies directly below the canonical namespace `name_space`."""
+        return self.repository.rpartition("/")[0] == name_space
+
+
+def parse(reference):
+    """The canonical Reference `reference` names, or ValueError saying why it is invalid.
+    A canonical spelling parses to itself."""
     match = _REFERENCE.match(reference)
     if not match:
         raise ValueError(f"invalid image reference {reference!r}")
@@ -55,11 +70,10 @@ def canonical(reference):
     domain = domain or DEFAULT_DOMAIN
     if domain == DEFAULT_DOMAIN and "/" not in path:
         path = f"library/{path}"
-    name = f"{domain}/{path}"
-    if len(name) > _MAX_NAME:
+    if len(f"{domain}/{path}") > _MAX_NAME:
         raise ValueError(f"image name longer than {_MAX_NAME} characters")
     tag = match["tag"] or (None if match["digest"] else "latest")
-    return name + (f":{tag}" if tag else "") + (f"@{match['digest']}" if match["digest"] else "")
+    return Reference(domain, path, tag, match["digest"])
 
 
 def _is_domain(component):
@@ -71,17 +85,9 @@ def is_registry(host):
     return bool(re.fullmatch(_DOMAIN, host)) and _is_domain(host)
 
 
-def parts(reference):
-    """The parts of a canonical reference (as canonical() returns it)."""
-    match = _REFERENCE.match(reference)
-    if not match or not match["domain"]:
-        raise ValueError(f"not a canonical image reference: {reference!r}")
-    return Parts(match["domain"], match["path"], match["tag"], match["digest"])
-
-
 def namespace(entry):
     """The canonical DOMAIN/PATH of a namespace entry DOMAIN/PATH/* (DOMAIN defaults as in
-    canonical()), or ValueError saying why `entry` is not one."""
+    parse()), or ValueError saying why `entry` is not one."""
     if entry.endswith("/*") and is_registry(entry.removesuffix("/*")):
         raise ValueError(f"namespace {entry!r} is a registry's top level, which would admit every image in it")
     match = _NAMESPACE.match(entry)
@@ -96,13 +102,9 @@ def namespace(entry):
     return name
 
 
-def in_namespace(reference, name_space):
-    """True if the canonical `reference` names a repository directly below the canonical namespace."""
-    return parts(reference).repository.rpartition("/")[0] == name_space
-
-
 def familiar(reference):
-    """The short form people type, which canonical() maps back: docker.io/library/busybox:latest -> busybox:latest."""
+    """The short form people type of a canonical reference or namespace, which `parse` maps
+    back: docker.io/library/busybox:latest -> busybox:latest."""
     rest = reference.removeprefix(f"{DEFAULT_DOMAIN}/")
     if rest == reference:
         return reference

@@ -30,7 +30,7 @@ class Limits(Value):
 
 
 class ContainerSpec(Value):
-    image: str  # canonical reference that the allow-list admitted
+    image: object  # imageref.Reference that the allow-list admitted
     command: tuple
     uid: int
     gid: int

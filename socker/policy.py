@@ -30,9 +30,9 @@ def is_within(path, directory):
 
 
 def allowed_image(reference, config):
-    """The canonical form of `reference` if the allow-list admits it, else PolicyError."""
+    """The imageref.Reference the text `reference` names if the allow-list admits it, else PolicyError."""
     try:
-        wanted = imageref.canonical(reference)
+        wanted = imageref.parse(reference)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if not is_allowed(wanted, config):
@@ -41,14 +41,13 @@ def allowed_image(reference, config):
 
 
 def is_allowed(reference, config):
-    """True if the allow-list names the canonical `reference`, or a namespace holds it."""
-    return reference in config.images or any(imageref.in_namespace(reference, n) for n in config.namespaces)
+    """True if the allow-list names the imageref.Reference `reference`, or a namespace holds it."""
+    return reference in config.images or any(reference.in_namespace(n) for n in config.namespaces)
 
 
 def registry_for(reference, config):
-    """The listed registry the canonical `reference` may be pulled from, or None."""
-    domain = imageref.parts(reference).domain
-    return next((registry for registry in config.registries if registry.host == domain), None)
+    """The listed registry the imageref.Reference `reference` may be pulled from, or None."""
+    return next((registry for registry in config.registries if registry.host == reference.domain), None)
 
 
 def authorize(request, config, identity, host, *, caller_env, job, gpu_units=()):

@@ -20,7 +20,7 @@ from hypothesis import given, settings, strategies as st
 
 from helpers import JOB, authorize_run, make_config, make_identity
 from fake_engine_api import FakeEngineAPI, FakePrivileges, client
-from socker import config, engine as engine_module, model
+from socker import config, engine as engine_module, imageref, model
 from socker.engine import Engine
 from socker.errors import (Conflict, DigestMismatch, DiskFull, EngineError, HostPathError, NotFound, PolicyError,
                            TimedOut, Unauthorized, Unreachable, Untrusted, UsageError)
@@ -225,7 +225,7 @@ def test_a_timeout_elsewhere_is_typed_and_an_unreachable_engine_says_so():
 
 # ---------------------------------------------------------------- pulls
 
-PULLED = "registry.example.org:5443/bio/bowtie:2.5"
+PULLED = imageref.parse("registry.example.org:5443/bio/bowtie:2.5")
 DIGEST = "sha256:" + "cd" * 32
 
 
@@ -247,7 +247,7 @@ def test_a_pull_streams_the_engines_messages_and_carries_the_credentials_in_its_
 
 def test_a_pinned_image_is_pulled_by_its_digest_and_without_credentials_no_header_is_sent():
     engine, fake = engine_answering({("POST", "/images/create"): (200, stream({"status": "ok"}))})
-    list(engine.pull(f"registry.example.org:5443/bio/bowtie:2.5@{DIGEST}", None, stall_timeout=5))
+    list(engine.pull(imageref.parse(f"registry.example.org:5443/bio/bowtie:2.5@{DIGEST}"), None, stall_timeout=5))
     [request] = fake.sent
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(request.url).query)["tag"] == [DIGEST]
     assert "X-Registry-Auth" not in request.headers

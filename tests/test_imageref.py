@@ -1,7 +1,12 @@
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from socker.imageref import canonical, familiar, in_namespace, is_registry, namespace, parts
+from socker.imageref import Reference, familiar, is_registry, namespace, parse
+
+
+def canonical(reference):
+    """The canonical spelling of `reference`."""
+    return str(parse(reference))
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 BUSYBOX = "docker.io/library/busybox:latest"
@@ -84,7 +89,7 @@ def test_look_alikes_are_different_images(reference):
     ("docker.io/a.b/x:latest", "docker.io/a.b/x:latest"),
 ])
 def test_familiar(reference, expected):
-    assert familiar(reference) == expected
+    assert familiar(reference) == expected == parse(reference).familiar
     assert canonical(familiar(reference)) == reference
 
 
@@ -110,7 +115,7 @@ def references(draw):
 @given(references())
 def test_canonical_is_idempotent_and_explicit(reference):
     name = canonical(reference)
-    assert canonical(name) == name
+    assert canonical(name) == name and parse(name) == parse(reference)
     first = reference.split("/")[0]
     explicit = "/" in reference and ("." in first or ":" in first or first == "localhost")
     assert name.startswith(f"{first}/" if explicit else "docker.io/")
@@ -176,7 +181,7 @@ def test_invalid_namespaces(entry):
     f"{BIO}/bowtie", f"{BIO}/bowtie:2.5", f"{BIO}/bowtie@" + DIGEST, f"{BIO}/bowtie:2.5@" + DIGEST, f"{BIO}/b.o_w-t",
 ])
 def test_a_namespace_holds_the_repositories_directly_below_it(reference):
-    assert in_namespace(canonical(reference), BIO)
+    assert parse(reference).in_namespace(BIO)
 
 
 @pytest.mark.parametrize("reference", [
@@ -193,25 +198,27 @@ def test_a_namespace_holds_the_repositories_directly_below_it(reference):
     "bio/bowtie",                               # Docker Hub
 ])
 def test_namespace_look_alikes_are_outside_it(reference):
-    assert not in_namespace(canonical(reference), BIO)
+    assert not parse(reference).in_namespace(BIO)
 
 
 @given(references(), st.sampled_from([BIO, "docker.io/library", "docker.io/bio", "ghcr.io/org", "localhost:5000"]))
 def test_in_a_namespace_exactly_when_the_repository_is_one_component_below_it(reference, name_space):
-    name = canonical(reference)
-    repository = parts(name).repository
+    parsed = parse(reference)
+    repository = parsed.repository
     expected = repository.startswith(name_space + "/") and "/" not in repository[len(name_space) + 1:]
-    assert in_namespace(name, name_space) is expected
+    assert parsed.in_namespace(name_space) is expected
 
 
-def test_parts():
-    assert parts(canonical("busybox")) == parts("docker.io/library/busybox:latest")
-    p = parts(f"{BIO}/bowtie:2.5@" + DIGEST)
+def test_a_reference_is_taken_apart_once_and_compares_whole():
+    assert parse("busybox") == parse("docker.io/library/busybox:latest") == Reference(
+        "docker.io", "library/busybox", "latest", None)
+    assert parse("busybox") != parse("busybox:1.36") and parse("busybox") != "docker.io/library/busybox:latest"
+    p = parse(f"{BIO}/bowtie:2.5@" + DIGEST)
     assert (p.domain, p.path, p.tag, p.digest) == (REGISTRY, "bio/bowtie", "2.5", DIGEST)
     assert p.repository == f"{BIO}/bowtie" and p.engine_name == f"{BIO}/bowtie@" + DIGEST
-    assert parts(f"{BIO}/bowtie:2.5").engine_name == f"{BIO}/bowtie:2.5"
-    with pytest.raises(ValueError):
-        parts("busybox:latest")  # not canonical: no registry
+    assert str(p) == f"{BIO}/bowtie:2.5@" + DIGEST
+    assert parse(f"{BIO}/bowtie:2.5").engine_name == f"{BIO}/bowtie:2.5"
+    assert parse("busybox@" + DIGEST).tag is None
 
 
 @pytest.mark.parametrize("host, expected", [

@@ -22,7 +22,7 @@ import pytest
 
 from helpers import IDENTITY
 from fake_engine_api import FakePrivileges
-from socker import audit, config
+from socker import audit, config, imageref
 from socker.registry import pulled, pulllock, pulls
 from socker.engine import Engine
 from socker.errors import EngineError, PolicyError
@@ -135,7 +135,7 @@ def settings_for(engine_socket, credentials=None, **registry):
 
 def obtain(settings, reference=REFERENCE):
     privileges = Privileges()
-    return pulls.obtain(reference, settings, Engine(settings.socket, privileges), privileges, IDENTITY)
+    return pulls.obtain(imageref.parse(reference), settings, Engine(settings.socket, privileges), privileges, IDENTITY)
 
 
 def in_processes(count, settings):

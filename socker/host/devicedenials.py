@@ -15,8 +15,8 @@ a job has; reading and writing the denied devices stay denied.
 import os
 import stat
 
-from .cgroups import CGROUP_ROOT
 from ..errors import JobError
+from .cgroups import CGROUP_ROOT
 
 
 def allow_containers(job, privileges, root=CGROUP_ROOT):

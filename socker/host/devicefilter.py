@@ -12,8 +12,8 @@ import ctypes
 import os
 import struct
 
-from .cgroups import CGROUP_ROOT
 from ..errors import SockerError
+from .cgroups import CGROUP_ROOT
 
 _SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
 _BPF_PROG_QUERY = 16

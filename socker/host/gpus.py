@@ -16,9 +16,9 @@ cgroup v2: the engine's device filter for the container replaces the job's.
 import os
 import stat
 
-from . import devicefilter, securefile
 from ..errors import SockerError
 from ..value import Value
+from . import devicefilter, securefile
 
 
 class Grant(Value):

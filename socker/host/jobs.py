@@ -11,9 +11,9 @@ its layout exactly is an error, not "no job".
 import os
 import re
 
-from .cgroups import CGROUP_ROOT
 from ..errors import JobError
 from ..value import Value
+from .cgroups import CGROUP_ROOT
 
 # Slurm cgroup/v1: /slurm_<node>/uid_<uid>/job_<id>/step_<step>[/task_<n>]; older: /slurm/uid_...
 # Slurm cgroup/v2: /system.slice/slurmstepd.scope/job_<id>/step_<step>/user/task_<n>; a Slurm built

@@ -14,8 +14,8 @@ import errno
 import fcntl
 import os
 
-from . import securefile
 from ..errors import SockerError
+from . import securefile
 
 STATE_DIR = "/run/socker"
 UNNAMED = ".new-"

@@ -9,9 +9,9 @@ root, in a directory only root can write, and mounts them read-only over
 import errno
 import os
 
-from . import statedir
 from ..errors import SockerError
 from ..model import Mount
+from . import statedir
 
 
 def render(identity):

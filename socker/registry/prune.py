@@ -9,19 +9,19 @@ what it kept in use, and writes an audit record for each image it removed.
 import sys
 
 from .. import audit, imageref, policy
-from . import pulled
 from ..errors import Conflict, NotFound
+from . import pulled
 
 
 def prune(settings, engine, out=sys.stdout):
     for pull in pulled.every():
-        parts = imageref.parts(pull.reference)
-        shown = imageref.familiar(pull.reference)
-        image = engine.image(parts.engine_name)
+        reference = imageref.parse(pull.reference)
+        shown = reference.familiar
+        image = engine.image(reference.engine_name)
         if image is None or pull.image_id not in (None, image["Id"]):
             pulled.forget(pull)  # gone already, or someone pulled it anew since
             continue
-        if policy.is_allowed(pull.reference, settings):
+        if policy.is_allowed(reference, settings):
             continue
         users = engine.containers_using(image["Id"])
         if users:
@@ -30,8 +30,8 @@ def prune(settings, engine, out=sys.stdout):
         try:
             # The name it was pulled by, and the digest the pull added: every name the pull gave.
             # A record without a digest is of a pull whose puller died before it knew it.
-            digests = [f"{parts.repository}@{pull.digest}"] if pull.digest else []
-            for name in dict.fromkeys((parts.engine_name, *digests)):
+            digests = [f"{reference.repository}@{pull.digest}"] if pull.digest else []
+            for name in dict.fromkeys((reference.engine_name, *digests)):
                 try:
                     engine.remove_image(name)
                 except NotFound:

@@ -11,8 +11,8 @@ import json
 import os
 import time
 
-from ..host import securefile
 from ..errors import SockerError
+from ..host import securefile
 from ..value import Value
 
 DIRECTORY = "/var/lib/socker/pulled"
@@ -29,8 +29,9 @@ class Pull(Value):
 
 
 def write(reference, digest, image_id, user):
-    """Record the pull of `reference` by `user`'s socker: before the engine is asked for it (digest and
-    image_id None), and again once it is there. Leaves nothing half-written when it fails."""
+    """Record the pull of `reference` (an imageref.Reference) by `user`'s socker: before the engine
+    is asked for it (digest and image_id None), and again once it is there. Leaves nothing
+    half-written when it fails."""
     try:
         securefile.root_directory(os.path.dirname(DIRECTORY), 0o755)
         securefile.root_directory(DIRECTORY, 0o700)
@@ -38,7 +39,7 @@ def write(reference, digest, image_id, user):
     except OSError as e:
         raise SockerError(f"cannot record the pull in {DIRECTORY}: {e.strerror}") from e
     filename = _filename(reference)
-    data = json.dumps({"reference": reference, "digest": digest, "image_id": image_id, "user": user,
+    data = json.dumps({"reference": str(reference), "digest": digest, "image_id": image_id, "user": user,
                        "time": int(time.time())}).encode()
     temporary = f".{filename}.{os.getpid()}"
     try:
@@ -117,4 +118,4 @@ def sweep():
 
 
 def _filename(reference):
-    return hashlib.sha256(reference.encode()).hexdigest()
+    return hashlib.sha256(str(reference).encode()).hexdigest()

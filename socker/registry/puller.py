@@ -24,14 +24,14 @@ import os
 import select
 import time
 
-from .. import audit, config, imageref, registrytrust
-from . import pulled, pulllock
-from ..host import cgroups, jobs
+from .. import audit, config, registrytrust
 from ..engine import Engine
 from ..errors import (DigestMismatch, DiskFull, EngineError, NotFound, PullStalled, SockerError, TimedOut,
                       Unauthorized, Unreachable, Untrusted)
+from ..host import cgroups, jobs
 from ..host.privileges import detach
 from ..value import Value
+from . import pulled, pulllock
 
 # A waiter gives a pull whose holder is silent this long beyond the registry's own time-out.
 _GRACE = 30
@@ -41,7 +41,7 @@ _MAX_REASON = 2048  # a reason is cut to this, so that the last word fits the pi
 
 class Order(Value):
     """One image to get onto the node, for whom."""
-    reference: str  # canonical and allowed
+    reference: object  # imageref.Reference, allowed
     registry: object  # config.Registry: the listed registry it comes from
     settings: object  # config.Config
     identity: object  # privileges.Identity of the caller
@@ -64,7 +64,7 @@ def start(order, privileges):
 
 def _obtain(order, privileges, reports):
     since = time.monotonic_ns()
-    shown = imageref.familiar(order.reference)
+    shown = order.reference.familiar
     record = audit.Record(action="pull", user=order.identity.name, uid=order.identity.uid, image=shown)
     record.facility = order.settings.audit_facility
     try:
@@ -97,9 +97,9 @@ def _last_word(outcome):
 
 def _pull_holding(order, privileges, lock, reports, record):
     """Pull, holding the lock; returns the Outcome, which a failure of the pull's is too."""
-    parts = imageref.parts(order.reference)
+    reference = order.reference
     engine = Engine(order.settings.socket, privileges)
-    if engine.image(parts.engine_name) is not None:
+    if engine.image(reference.engine_name) is not None:
         return pulllock.Outcome()  # pulled by another socker between its socker's look and the lock
     credentials = None
     try:
@@ -109,22 +109,22 @@ def _pull_holding(order, privileges, lock, reports, record):
         if order.registry.credentials:
             credentials = config.load_credentials(order.registry.credentials)
         # Recorded before the engine is asked: whatever happens next, `socker prune` knows of it.
-        pulled.write(order.reference, None, None, order.identity.name)
-        digest = parts.digest
-        for message in engine.pull(order.reference, credentials, order.registry.timeout):
+        pulled.write(reference, None, None, order.identity.name)
+        digest = reference.digest
+        for message in engine.pull(reference, credentials, order.registry.timeout):
             lock.touch()
             digest = _digest_in(message) or digest
             reports.progress({"progress": message})
-        image = engine.image(parts.engine_name)
+        image = engine.image(reference.engine_name)
         if image is None or digest is None:
             raise EngineError("the engine ended the pull without the image")
-        pulled.write(order.reference, digest, image["Id"], order.identity.name)
+        pulled.write(reference, digest, image["Id"], order.identity.name)
     except Exception as e:
         reason = _reason(e, order)
         if credentials is not None:
             reason = reason.replace(credentials.password, "***")
-        if engine.image(parts.engine_name) is None:
-            pulled.forget_reference(order.reference)
+        if engine.image(reference.engine_name) is None:
+            pulled.forget_reference(reference)
         record.failed(reason)
         return pulllock.Outcome(failure=reason)
     record.note(digest=digest, image_id=image["Id"])
@@ -166,8 +166,8 @@ def _digest_in(message):
 
 
 def _reason(error, order):
-    shown = imageref.familiar(order.reference)
-    return f"cannot pull {shown}: {_cause(error, order.registry, shown, imageref.parts(order.reference).digest)}"[
+    shown = order.reference.familiar
+    return f"cannot pull {shown}: {_cause(error, order.registry, shown, order.reference.digest)}"[
         :_MAX_REASON]
 
 

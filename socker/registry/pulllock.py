@@ -20,8 +20,8 @@ import os
 import threading
 import time
 
-from ..host import securefile, statedir
 from ..errors import PullStalled, SockerError
+from ..host import securefile, statedir
 from ..value import Value
 
 LOCK_DIRECTORY = "/run/socker/pulls"
@@ -36,11 +36,11 @@ class Outcome(Value):
 
 
 def acquire(reference, since, patience, on_wait):
-    """The lock of the canonical `reference`, held, if this process is to pull it; else the Outcome
-    of the pull that another ended after `since` (time.monotonic_ns()). Calls on_wait() once, when
-    it first finds the lock held. Needs root."""
+    """The lock of `reference` (an imageref.Reference, by its canonical spelling), held, if this
+    process is to pull it; else the Outcome of the pull that another ended after `since`
+    (time.monotonic_ns()). Calls on_wait() once, when it first finds the lock held. Needs root."""
     directory = _open_directory()
-    filename = hashlib.sha256(reference.encode()).hexdigest()
+    filename = hashlib.sha256(str(reference).encode()).hexdigest()
     waited = False
     try:
         while True:

@@ -13,25 +13,24 @@ import json
 import os
 import sys
 
-from .. import imageref, policy
-from . import puller
+from .. import policy
 from ..errors import EngineError, PolicyError
+from . import puller
 from .progress import PullProgress
 
 
 def obtain(reference, settings, engine, privileges, identity):
-    """The image of the canonical, allowed `reference` as the node's engine has it, pulled first if
-    the node lacks it; returns (image, digest) where digest is that of the pull this socker caused,
-    None if it caused none."""
-    shown = imageref.familiar(reference)
-    name = imageref.parts(reference).engine_name
-    image = engine.image(name)
+    """The image of the allowed imageref.Reference `reference` as the node's engine has it, pulled
+    first if the node lacks it; returns (image, digest) where digest is that of the pull this socker
+    caused, None if it caused none."""
+    shown = reference.familiar
+    image = engine.image(reference.engine_name)
     if image is not None:
         return image, None
     registry = policy.registry_for(reference, settings)
     if registry is None:
         raise PolicyError(f"image {shown} is allowed but not present on this node, and its registry "
-                          f"{imageref.parts(reference).domain} is not one socker may pull from; "
+                          f"{reference.domain} is not one socker may pull from; "
                           "ask your administrator to pull it")
     pid, reports = puller.start(puller.Order(reference, registry, settings, identity), privileges)
     try:
@@ -41,7 +40,7 @@ def obtain(reference, settings, engine, privileges, identity):
     os.waitpid(pid, 0)
     if last is not None and "failed" in last:
         raise EngineError(last["failed"])
-    image = engine.image(name)
+    image = engine.image(reference.engine_name)
     if image is None:
         raise EngineError(f"cannot pull {shown}: " + ("the engine does not have it after pulling it" if last else
                                                       "the pull ended without a word (it was killed)"))
