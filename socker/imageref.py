@@ -2,8 +2,8 @@
 
 Only the grammar Docker itself accepts is accepted, with lower-case names and
 sha256 digests. Both the administrator's entries and the caller's request are
-reduced to one canonical spelling (docker.io/library/NAME:latest for a bare
-NAME, `Reference`) and compared whole. The one pattern is a namespace, DOMAIN/PATH/*:
+parsed into one canonical form, a `Reference` (docker.io/library/NAME:latest for
+a bare NAME), and compared whole. The one pattern is a namespace, DOMAIN/PATH/*:
 the repositories directly below PATH, compared by whole components, never a
 registry's top level.
 """
