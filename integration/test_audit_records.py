@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from helpers import (ALICE, FORBIDDEN_IMAGE, IMAGE, TEST_CONFIG, docker, popen_socker, socker, socker_containers,
-                     unique, wait_for_audit, wait_until)
+                     unique, user, wait_for_audit, wait_until)
 
 MAX_RECORD = 4096  # socker.audit.MAX_RECORD
 MAX_ARG_STRLEN = 128 * 1024  # the kernel's limit on one argument
@@ -64,10 +64,12 @@ def test_a_run_of_any_command_size_is_recorded_whole(size):
     result = socker(ALICE, "run", IMAGE, *command)
     assert (result.returncode, result.stdout.strip(), result.stderr) == (0, str(len(args)).encode(), b"")
     found = records(marker, {"created", "exited"})
-    container = docker_id = found["created"]["container"]
+    container, docker_id = found["created"]["container"], found["created"]["container_id"]
+    assert re.fullmatch(rf"socker-{user(ALICE).pw_uid}-[0-9a-f]{{12}}", container)
     assert re.fullmatch(r"[0-9a-f]{12}", docker_id)
     for result_word, fields in found.items():
-        assert fields["user"] == ALICE and fields["image"] == IMAGE and fields["container"] == container
+        assert fields["user"] == ALICE and fields["image"] == IMAGE
+        assert (fields["container"], fields["container_id"]) == (container, docker_id)
         assert fields["image_id"].startswith("sha256:")
         assert_command_recorded(fields, command)
     assert found["exited"]["status"] == "0"
@@ -80,7 +82,7 @@ def test_a_refusal_of_any_size_is_recorded_whole(size):
     result = socker(ALICE, "run", FORBIDDEN_IMAGE, *command)
     assert result.returncode == 125 and b"not allowed" in result.stderr
     fields = records(marker, {"refused"})["refused"]
-    assert fields["user"] == ALICE and "not allowed" in fields["reason"]
+    assert fields["user"] == ALICE and "not allowed" in fields["reason"] and "kind" not in fields
     assert_command_recorded(fields, command)
 
 
@@ -96,7 +98,8 @@ def test_large_environments_and_volume_lists_leave_the_record_whole(volumes, env
     result = socker(ALICE, "run", *args, IMAGE, "echo", marker)
     assert (result.returncode, result.stdout) == (0, f"{marker}\n".encode()), result.stderr
     found = records(marker, {"created", "exited"})
-    assert found["exited"]["status"] == "0" and found["exited"]["container"] == found["created"]["container"]
+    assert found["exited"]["status"] == "0"
+    assert all(found["exited"][key] == found["created"][key] for key in ("container", "container_id")), found
 
 
 def test_a_stopped_socker_runs_no_unrecorded_container():
@@ -111,7 +114,7 @@ def test_a_stopped_socker_runs_no_unrecorded_container():
         run.send_signal(signal.SIGSTOP)
         assert len(running()) == 1
         created = records(marker, {"created"})["created"]
-        assert running()[0].startswith(created["container"]) and created["user"] == ALICE
+        assert running()[0].startswith(created["container_id"]) and created["user"] == ALICE
     finally:
         run.send_signal(signal.SIGCONT)
         run.send_signal(signal.SIGTERM)
@@ -119,17 +122,30 @@ def test_a_stopped_socker_runs_no_unrecorded_container():
     assert set(records(marker, {"created", "exited"})) == {"created", "exited"}
 
 
-@pytest.mark.parametrize("configured, said, reason", [
+@pytest.mark.parametrize("configured, said, reason, kind", [
     # More CPUs than the machine has: a limit the configuration allows and the engine refuses.
-    ("outside_jobs:\n  cpus: 4096\n", "CPUs", "CPUs"),
+    ("outside_jobs:\n  cpus: 4096\n", "CPUs", "CPUs", "create"),
+    # The first request to the engine asks whether the node has the image.
     ("engine:\n  socket: /run/socker-test-no-engine/docker.sock\n", "engine",
-     "/run/socker-test-no-engine/docker.sock"),
+     "/run/socker-test-no-engine/docker.sock", "pull"),
 ], ids=["engine-refuses-the-create", "engine-unreachable"])
-def test_what_the_engine_could_not_do_is_recorded_failed_with_its_reason(site_config, configured, said, reason):
+def test_what_the_engine_could_not_do_is_recorded_failed_with_its_kind_and_reason(site_config, configured, said, reason,
+                                                                                  kind):
     site_config(TEST_CONFIG + configured)
     marker = unique()
     result = socker(ALICE, "run", IMAGE, "echo", marker)
     assert result.returncode == 125 and said.encode() in result.stderr, result
     found = records(marker, {"failed"})
-    assert reason in found["failed"]["reason"], found["failed"]
+    assert reason in found["failed"]["reason"] and found["failed"]["kind"] == kind, found["failed"]
+    assert not socker_containers()
+
+
+def test_a_broken_configuration_is_recorded_failed_not_refused(site_config):
+    # The admin's mistake is no refusal of the caller's request.
+    site_config(TEST_CONFIG + "network: everywhere\n")
+    marker = unique()
+    result = socker(ALICE, "run", IMAGE, "echo", marker)
+    assert result.returncode == 125 and b"network" in result.stderr, result
+    failed = records(marker, {"failed"})["failed"]
+    assert failed["kind"] == "config" and "network" in failed["reason"], failed
     assert not socker_containers()

@@ -18,7 +18,7 @@ FACILITIES = {name: getattr(syslog, f"LOG_{name.upper()}") for name in (
 # socket's limit is dropped. So a record is at most this long, its decisive fields come first,
 # and the values the caller makes as long as they like come last, each cut to its share.
 MAX_RECORD = 4096
-_FIRST = ("action", "result", "status", "user", "uid", "job", "container", "image_id")
+_FIRST = ("action", "result", "kind", "status", "user", "uid", "job", "container", "container_id", "image_id")
 _CALLERS = ("reason", "image", "command")  # last, in this order; the command gets what is left
 _MAX_VALUE = 512
 
@@ -70,14 +70,11 @@ def record(facility, fields):
 
 
 class Record:
-    """The audit trail of one run or pull: fields gathered as it goes, ended by one result word.
+    """The audit trail of one request: fields gathered as it goes, each record one result word.
 
-    `created` is written as soon as the container exists, so that no container runs unrecorded
-    however long socker takes to end (a stopped socker, say). Then one of the result words ends the
-    run's trail: `refused` (with `reason`), `exited` (with `status`), `failed` (socker or the
-    engine failed) and `killed` (socker was gone and its guardian removed the container); a pull's
-    ends with `pulled` (the image came from its registry) or `failed`. Each writes the record to
-    syslog at `facility`, which the configuration may change.
+    A pull's ends with `pulled` (the image came from its registry) or `failed`; refused
+    arguments and pulls with `refused`. A run's results are chosen in `run.lifecycle`. Each
+    writes the record to syslog at `facility`, which the configuration may change.
     """
 
     def __init__(self, **fields):
@@ -87,23 +84,14 @@ class Record:
     def note(self, **fields):
         self.fields.update(fields)
 
-    def created(self):
-        self._write("created")
-
     def refused(self, reason):
-        self._write("refused", reason=reason)
-
-    def exited(self, status):
-        self._write("exited", status=status)
+        self.write("refused", reason=reason)
 
     def failed(self, reason=None):
-        self._write("failed", reason=reason)
-
-    def killed(self):
-        self._write("killed")
+        self.write("failed", reason=reason)
 
     def pulled(self):
-        self._write("pulled")
+        self.write("pulled")
 
-    def _write(self, result, **fields):
+    def write(self, result, **fields):
         record(self.facility, {**self.fields, "result": result, **fields})

@@ -12,7 +12,7 @@ from .engine import Engine
 from .errors import EngineError, PolicyError, SockerError
 from .host import cgroups, devicedenials, gpus, hostpaths, jobs, securefile, statedir
 from .registry import prune, pulled, pulllock, pulls
-from .run import guardian, runner
+from .run import lifecycle, runner
 
 
 class Context:
@@ -52,66 +52,44 @@ def dispatch(action, context):
 
 def run(request, context):
     identity = context.identity
-    record = audit.Record(action="run", user=identity.name, uid=identity.uid, job=None,
-                          image=request.image, command=list(request.command))
-    try:
+    trail = lifecycle.Trail(user=identity.name, uid=identity.uid, image=request.image, command=request.command)
+    with trail.ends_if_raised():
         settings = context.load_config()
-    except SockerError as e:
-        record.refused(str(e))
-        raise
-    record.facility = settings.audit_facility
-    engine = Engine(settings.socket, context.privileges)
-    try:
+        trail.configured(settings.audit_facility)
+        engine = Engine(settings.socket, context.privileges)
+        trail.reached("job")
         job = jobs.current_job(identity.uid)
-        record.note(job=job.job_id if job else None)
+        trail.reached("policy", job=job.job_id if job else None)
         granted = gpus.grant(settings.gpus, job, context.privileges)
         if granted.note:
             print(f"socker: {granted.note}", file=sys.stderr)
-        record.note(gpus=len(granted.units))
+        trail.reached("policy", gpus=len(granted.units))
         roots = [identity.home, *settings.volume_prefixes, *(m.source for m in settings.site_mounts)]
         libraries = settings.gpus.libraries if granted.units else ()
         host = hostpaths.look([*roots, *libraries, *(v.source for v in request.volumes)])
         spec = policy.authorize(request, settings, identity, host, caller_env=context.caller_env, job=job,
                                 gpu_units=granted.units)
+        trail.reached("pull")
         image, pulled = pulls.obtain(spec.image, settings, engine, context.privileges, identity)
-        record.note(pulled=pulled)
+        trail.reached("place", pulled=pulled, image_id=image["Id"])
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
         placement = cgroups.place(job, settings.inside_jobs_pids)
         if job is not None:
             devicedenials.allow_containers(job, context.privileges)
             spec = spec.replace(limits=placement.limits)
         descriptors = hostpaths.pin(spec.mounts)
-    except (EngineError, OSError) as e:  # what was allowed could not be done: no refusal
-        record.failed(str(e))
-        raise
-    except SockerError as e:
-        record.refused(str(e))
-        raise
-    except KeyboardInterrupt:
-        record.failed("interrupted")
-        raise
-    record.note(image_id=image["Id"])
-    launch = runner.Launch(spec, image, runner.container_name(identity.uid, job), placement, descriptors)
-    _describe(context, launch, job)
-    status, reason = None, None
-    try:
-        status, oom_killed = runner.run(launch, engine, record, identity, context.privileges)
+        try:
+            launch = runner.Launch(spec, image, runner.container_name(identity.uid, job), placement, descriptors)
+            trail.reached("create", container=launch.name)
+            _describe(context, launch, job)
+            status, oom_killed = runner.run(launch, engine, trail, identity, context.privileges)
+        finally:
+            descriptors.close()
         if oom_killed:
             limit = "the job's memory limit" if job else "the memory limit for containers outside jobs"
             print(f"socker: the container was killed: {limit} was reached", file=sys.stderr)
+        trail.exited(status)
         return status
-    except (SockerError, OSError) as e:
-        reason = str(e)
-        raise
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        raise
-    finally:
-        descriptors.close()
-        if status is None:
-            record.failed(reason)
-        else:
-            record.exited(status)
 
 
 def _describe(context, launch, job):
@@ -136,7 +114,7 @@ def sweep(context):
         name = entry.removeprefix(statedir.UNNAMED)
         try:
             engine.remove(name)
-            left = guardian.tidy(entry, cgroups.Placement("", ()))
+            left = lifecycle.tidy(entry, cgroups.Placement("", ()))
         except SockerError as e:
             left = [str(e)]
         finally:

@@ -5,6 +5,7 @@ the real engine would receive.
 """
 
 import json
+import os
 from contextlib import contextmanager
 
 import docker
@@ -60,7 +61,10 @@ def client(fake):
 
 
 class FakePrivileges:
-    """Counts how deep root is held; the tests ask it when root was held."""
+    """Counts how deep root is held; the tests ask it when root was held. Its root children are plain
+    forks: socker as the tests run it is not setuid."""
+
+    setuid = False
 
     def __init__(self):
         self.depth = 0
@@ -74,3 +78,6 @@ class FakePrivileges:
             self.depth -= 1
 
     wholly_root = elevated
+
+    def fork_root_child(self):
+        return os.fork()

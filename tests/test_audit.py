@@ -84,7 +84,8 @@ def test_every_record_is_one_line_that_reads_back(fields):
 # ---------------------------------------------------------------- bounded, whatever the arguments
 
 DECISIVE = {"action": "run", "user": "alice", "uid": 1000, "job": "4242", "image_id": "sha256:" + "a" * 64,
-            "container": "0123456789ab", "result": "exited", "status": 0}
+            "container": "socker-1000-j4242-0123456789ab", "container_id": "0123456789ab", "result": "failed",
+            "kind": "remove", "status": 0}
 ARG_MAX = 2 * 1024 * 1024  # the kernel's limit on argv and the environment together (8 MiB stack / 4)
 
 
@@ -108,8 +109,8 @@ def test_a_record_is_whole_and_bounded_for_any_command(size, shape):
     assert len(line.encode()) <= audit.MAX_RECORD
     fields = parse_record(line)
     assert {k: fields[k] for k in DECISIVE} == {k: str(v) for k, v in DECISIVE.items()}
-    assert list(fields)[:len(DECISIVE)] == ["action", "result", "status", "user", "uid", "job", "container",
-                                            "image_id"]
+    assert list(fields)[:len(DECISIVE)] == ["action", "result", "kind", "status", "user", "uid", "job", "container",
+                                            "container_id", "image_id"]
     whole = json.dumps(command)
     if fields["command"] == whole:
         return
@@ -135,19 +136,18 @@ def test_facilities_are_syslog_facilities():
 
 @pytest.mark.parametrize("end, expected", [
     (lambda r: r.refused("image 'x' is not allowed"), {"result": "refused", "reason": "image 'x' is not allowed"}),
-    (lambda r: r.exited(3), {"result": "exited", "status": "3"}),
     (lambda r: r.failed(), {"result": "failed"}),
-    (lambda r: r.failed("interrupted"), {"result": "failed", "reason": "interrupted"}),
-    (lambda r: r.killed(), {"result": "killed"}),
+    (lambda r: r.failed("the registry is down"), {"result": "failed", "reason": "the registry is down"}),
+    (lambda r: r.pulled(), {"result": "pulled"}),
 ])
 def test_a_record_ends_with_one_result_word(monkeypatch, end, expected):
     written = []
     monkeypatch.setattr(audit, "record", lambda facility, fields: written.append((facility, audit.format_record(fields))))
-    record = audit.Record(action="run", user="alice", uid=1000, job=None, image="busybox")
+    record = audit.Record(action="pull", user="alice", uid=1000, job=None, image="busybox")
     record.note(job="42", image_id="sha256:1")
     record.facility = "local3"
     end(record)
     (facility, line), = written
     assert facility == "local3"
-    assert parse_record(line) == {"action": "run", "user": "alice", "uid": "1000", "job": "42", "image": "busybox",
+    assert parse_record(line) == {"action": "pull", "user": "alice", "uid": "1000", "job": "42", "image": "busybox",
                                   "image_id": "sha256:1", **expected}

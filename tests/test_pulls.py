@@ -107,13 +107,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Privileges(FakePrivileges):
-    setuid = False
-
-    def fork_root_child(self):
-        return os.fork()
-
-
 @pytest.fixture
 def node(tmp_path, monkeypatch):
     """Lock and record directories of the test's own; audit records kept in a list, not sent to syslog."""
@@ -134,7 +127,7 @@ def settings_for(engine_socket, credentials=None, **registry):
 
 
 def obtain(settings, reference=REFERENCE):
-    privileges = Privileges()
+    privileges = FakePrivileges()
     return pulls.obtain(imageref.parse(reference), settings, Engine(settings.socket, privileges), privileges, IDENTITY)
 
 

@@ -8,6 +8,12 @@ descriptor table of its own, not limited by the caller. If the pipe ends
 without socker's word that it removed the container (socker was killed,
 crashed, or the engine failed it), the guardian removes the container first.
 
+What the run's audit trail (`lifecycle.Trail`, the copy forked with the
+guardian) says the guardian did: `killed` where socker died and the guardian
+ended the run (socker never released it); `failed` with kind `remove` or
+`tidy` where the engine kept the container or something is left on the host.
+A run socker lived to release is ended in the trail by socker.
+
 It holds the state directory's lock (inherited at the fork) while it lives,
 so that `socker sweep` never takes a run's state from under it.
 """
@@ -17,8 +23,8 @@ import time
 
 from ..engine import Engine
 from ..errors import EngineError
-from ..host import cgroups, hostpaths, statedir
 from ..host.privileges import detach
+from .lifecycle import remove_container, tidy
 
 # The engine may still be creating the container when socker dies: the guardian keeps
 # looking for it by name this long before it concludes there is nothing to remove.
@@ -28,7 +34,7 @@ _PATIENCE = 10.0
 class Guardian:
     """Forked at construction, keeping `lock_fd`; `tell` it the container's ID, `release` it at the end."""
 
-    def __init__(self, name, placement, record, *, socket_path, privileges, lock_fd):
+    def __init__(self, name, placement, trail, *, socket_path, privileges, lock_fd):
         read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
         self.pid = privileges.fork_root_child()
         if self.pid == 0:
@@ -36,7 +42,7 @@ class Guardian:
             clean = False
             try:
                 clean = _guard(read_fd, lock_fd, name=name, placement=placement, engine=Engine(socket_path, privileges),
-                               record=record)
+                               trail=trail)
             finally:
                 os._exit(0 if clean else 1)
         os.close(read_fd)
@@ -48,8 +54,7 @@ class Guardian:
         """Let the guardian tidy up. If socker `removed` the container, wait for it and return whether
         nothing is left; else it goes on alone, for as long as the engine keeps it waiting (None)."""
         try:
-            if removed:
-                os.write(self._write_fd, b"removed\n")
+            os.write(self._write_fd, b"removed\n" if removed else b"released\n")
         finally:
             os.close(self._write_fd)
         if not removed:
@@ -58,16 +63,7 @@ class Guardian:
         return os.waitstatus_to_exitcode(status) == 0
 
 
-def tidy(name, placement):
-    """Remove what socker made on the host for run `name`; returns what could not be removed. Needs root."""
-    directory = statedir.path(name)
-    hostpaths.unstage(os.path.join(directory, statedir.MOUNTS))
-    statedir.remove(name)
-    cgroups.remove_if_empty(placement.created)
-    return statedir.left_behind(name)
-
-
-def _guard(read_fd, lock_fd, *, name, placement, engine, record):
+def _guard(read_fd, lock_fd, *, name, placement, engine, trail):
     """The guardian's life; True if nothing of the run is left on the host."""
     detach(read_fd, lock_fd)
     messages = b""
@@ -75,7 +71,8 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, record):
         messages += chunk
     lines = messages.decode().splitlines()
     if "removed" in lines:
-        return _tidy_or_record(name, placement, record)
+        return _tidy_or_record(name, placement, trail)
+    socker_died = "released" not in lines
     container_id = next((line[3:] for line in lines if line.startswith("id ")), None)
     deadline = time.monotonic() + _PATIENCE
     gone = False
@@ -86,32 +83,18 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, record):
             pass
         if not gone:
             time.sleep(0.2)
-    record.note(container=audited_name(container_id, name), status=None)
     if not gone and container_id is not None:  # its state stays, for the epilog or the sweep
-        record.failed("the engine did not remove the container")
+        trail.failed("the engine did not remove the container", kind="remove")
         return False
-    clean = _tidy_or_record(name, placement, record)
-    if clean:
-        record.killed()
+    clean = _tidy_or_record(name, placement, trail)
+    if clean and socker_died:
+        trail.killed(container_id)
     return clean
 
 
-def remove_container(engine, container_id, name):
-    """Remove run `name`'s container: by the ID the engine gave it, else by its name. True once it
-    is gone. Not found by name alone may mean not created yet (a create interrupted or still in
-    the engine), so that is not gone; not found by ID is."""
-    return engine.remove(container_id or name) or container_id is not None
-
-
-def audited_name(container_id, name):
-    """How the audit record names the container: by its short ID, or by its whole name where socker
-    died before the engine gave one (a name cut short could be another run's)."""
-    return container_id[:12] if container_id else name
-
-
-def _tidy_or_record(name, placement, record):
+def _tidy_or_record(name, placement, trail):
     left = tidy(name, placement)
     if left:
-        record.failed(f"left on the host for 'socker sweep': {' '.join(left)}")
+        trail.failed(f"left on the host for 'socker sweep': {' '.join(left)}", kind="tidy")
     return not left
 

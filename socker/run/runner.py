@@ -15,7 +15,8 @@ from ..errors import EngineError, SockerError, TimedOut
 from ..host import cgroups, hostpaths, statedir, userdb
 from ..model import Mount
 from ..value import Value
-from .guardian import Guardian, remove_container
+from .guardian import Guardian
+from .lifecycle import remove_container
 from .session import Session, Signals, terminal_size
 
 CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
@@ -36,14 +37,15 @@ def container_name(uid, job):
     return f"socker-{uid}-{job_part}{secrets.token_hex(6)}"
 
 
-def run(launch, engine, record, identity, privileges):
-    """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind."""
+def run(launch, engine, trail, identity, privileges):
+    """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind.
+    The caller closes `launch.descriptors` and ends `trail`."""
     name = launch.name
     with privileges.elevated():
         lock_fd = statedir.create(name)
     try:
         try:
-            guardian = Guardian(name, launch.placement, record, socket_path=engine.socket_path, privileges=privileges,
+            guardian = Guardian(name, launch.placement, trail, socket_path=engine.socket_path, privileges=privileges,
                                 lock_fd=lock_fd)
         except BaseException:
             with privileges.elevated():
@@ -59,12 +61,12 @@ def run(launch, engine, record, identity, privileges):
                 may_exist = isinstance(e, TimedOut)  # socker's own failure, or the engine's answer: no container
                 raise
             guardian.tell(container_id)
-            record.note(container=container_id[:12])
-            record.created()
+            trail.created(container_id)
             with Signals() as signals:
                 status = Session(engine, container_id, launch.spec, signals).run()
-            return status, status == 137 and _killed_for_memory(engine, container_id, launch.placement,
-                                                                oom_kills_before)
+            oom_killed = status == 137 and _killed_for_memory(engine, container_id, launch.placement, oom_kills_before)
+            trail.reached("remove")
+            return status, oom_killed
         finally:
             removed = False
             try:
@@ -76,7 +78,6 @@ def run(launch, engine, record, identity, privileges):
                 print(f"socker: could not remove everything socker made for container {name}; "
                       "'socker sweep' (as root) removes it", file=sys.stderr)
     finally:
-        launch.descriptors.close()
         os.close(lock_fd)
 
 

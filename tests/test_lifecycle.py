@@ -1,0 +1,305 @@
+"""A run's life from `socker run` to the container's removal, against a fake engine: the audit trail's
+one result per way out, the whole container name in every record, the guardian's word where socker
+is gone, and what is cleaned."""
+
+import json
+import os
+import re
+import socket
+
+import pytest
+
+from fake_engine_api import FakePrivileges
+from helpers import CONFIG, IDENTITY, make_host
+from socker import audit, cli, commands, config
+from socker.errors import ConfigError, EngineError, HostPathError, JobError, PolicyError, SockerError, UsageError
+from socker.host import hostpaths
+from socker.run import guardian, lifecycle, runner
+
+IMAGE_ID = "sha256:" + "1" * 64
+CONTAINER_ID = "c0ffee" * 10 + "abcd"
+
+
+@pytest.fixture
+def audited(tmp_path, monkeypatch):
+    """The records written, as {field: value}, read back from a file: the guardian writes from its own process."""
+    log = tmp_path / "audit.log"
+
+    def record(facility, fields):
+        line = json.dumps({key: value for key, value in fields.items() if value is not None}) + "\n"
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    monkeypatch.setattr(audit, "record", record)
+
+    def read():
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines()]
+
+    return read
+
+
+# ---------------------------------------------------------------- the trail alone
+
+def trail():
+    return lifecycle.Trail(user="alice", uid=1000, image="busybox", command=["true"])
+
+
+@pytest.mark.parametrize("raised, result, kind", [
+    (PolicyError("image x is not allowed"), "refused", None),
+    (UsageError("bad"), "refused", None),
+    (HostPathError("/nowhere: missing"), "refused", None),
+    (ConfigError("/etc/socker/socker.yaml: bad"), "failed", "pull"),
+    (JobError("cannot read the job"), "failed", "pull"),
+    (EngineError("cannot talk to the Docker engine"), "failed", "pull"),
+    (SockerError("the registry is not verified"), "failed", "pull"),
+    (OSError(28, "No space left on device"), "failed", "pull"),
+    (KeyboardInterrupt(), "interrupted", "pull"),
+    (RuntimeError("a bug"), "failed", "pull"),
+])
+def test_what_is_raised_ends_the_trail_with_the_result_it_means(audited, raised, result, kind):
+    run = trail()
+    run.reached("pull")
+    with pytest.raises(type(raised)):
+        with run.ends_if_raised():
+            raise raised
+    [record] = audited()
+    assert (record["result"], record.get("kind")) == (result, kind)
+    assert ("reason" in record) == (result != "interrupted")
+
+
+def test_a_trail_ends_once_whatever_follows(audited):
+    run = trail()
+    with pytest.raises(EngineError):
+        with run.ends_if_raised():
+            run.reached("create", container="socker-1000-0123456789ab")
+            run.failed("the engine did not remove the container", kind="remove")
+            raise EngineError("late")
+    run.exited(0)
+    assert [(r["result"], r["kind"]) for r in audited()] == [("failed", "remove")]
+
+
+def test_stages_only_go_forward():
+    run = trail()
+    run.reached("create")
+    with pytest.raises(AssertionError):
+        run.reached("pull")
+
+
+# ---------------------------------------------------------------- the remove rule, for socker and its guardian
+
+class RemovingEngine:
+    """Says whether there was anything to remove, as Engine.remove does."""
+
+    def __init__(self, present):
+        self.present, self.asked = set(present), []
+
+    def remove(self, reference):
+        self.asked.append(reference)
+        found = reference in self.present
+        self.present.discard(reference)
+        return found
+
+
+@pytest.mark.parametrize("present, container_id, gone", [
+    ({"c0ffee"}, "c0ffee", True),  # removed
+    (set(), "c0ffee", True),  # the ID the engine gave is not there: it was removed already
+    ({"socker-1-x"}, None, True),  # no ID yet, removed by name
+    (set(), None, False),  # no ID and nothing by that name: maybe not created yet
+])
+def test_a_container_is_gone_once_removed_or_missing_by_its_id_but_not_missing_by_name_alone(present, container_id,
+                                                                                            gone):
+    engine = RemovingEngine(present)
+    assert lifecycle.remove_container(engine, container_id, "socker-1-x") is gone
+    assert engine.asked == [container_id or "socker-1-x"]
+
+
+# ---------------------------------------------------------------- `socker run`, end to end
+
+class FakeEngine:
+    """The engine's side of one run: an image, a container that prints nothing and exits `status`."""
+
+    socket_path = "/nonexistent/docker.sock"
+
+    def __init__(self, status=0, fail=None):
+        self.status, self.fail = status, dict(fail or {})
+        self.containers, self.calls = {}, []
+        self.ours = self.theirs = None
+
+    def _call(self, name, *args):
+        self.calls.append((name, *args))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def image(self, reference):
+        self._call("image", reference)
+        return {"Id": IMAGE_ID, "Config": {}}
+
+    def create(self, spec, image, name, **options):
+        self._call("create", name)
+        self.containers[CONTAINER_ID] = name
+        return CONTAINER_ID
+
+    def attach(self, container_id, stdin):
+        self._call("attach", container_id)
+        self.ours, self.theirs = socket.socketpair()
+        return self.ours, b""
+
+    def start(self, container_id):
+        self._call("start", container_id)
+        self.theirs.close()
+
+    def wait(self, container_id, timeout):
+        self._call("wait", container_id)
+        return self.status
+
+    def state(self, container_id):
+        return {"OOMKilled": False}
+
+    def kill(self, container_id, signal_name):
+        self._call("kill", container_id, signal_name)
+
+    def resize(self, container_id, height, width):
+        pass
+
+    def remove(self, reference):
+        self._call("remove", reference)
+        found = [cid for cid, name in self.containers.items() if reference in (cid, name)]
+        for cid in found:
+            del self.containers[cid]
+        return bool(found)
+
+
+class CountingPinned(hostpaths.Pinned):
+    closed = 0
+
+    def close(self):
+        CountingPinned.closed += 1
+        super().close()
+
+
+@pytest.fixture
+def node(state_dir, monkeypatch, audited):
+    """A node for commands.run: the fake engine, the fake host of helpers, no job; socker not setuid."""
+    engine = FakeEngine()
+    monkeypatch.setattr(config, "load", lambda path=config.CONFIG_PATH: CONFIG)
+    monkeypatch.setattr(commands, "Engine", lambda socket_path, privs: engine)
+    monkeypatch.setattr(guardian, "Engine", lambda socket_path, privs: engine)
+    monkeypatch.setattr(guardian, "_PATIENCE", 0.5)
+    monkeypatch.setattr(commands.jobs, "current_job", lambda uid: None)
+    monkeypatch.setattr(commands.hostpaths, "look", lambda paths: make_host(paths))
+    CountingPinned.closed = 0
+    monkeypatch.setattr(commands.hostpaths, "pin", lambda mounts: CountingPinned([]))
+    monkeypatch.setattr(runner.hostpaths, "stage", lambda mounts, pinned, staging: (pinned.close(), mounts)[1])
+    context = commands.Context(IDENTITY, FakePrivileges(), {"HOME": "/home/alice"}, False)
+    return engine, context, audited
+
+
+def socker_run(node, *arguments):
+    engine, context, _ = node
+    return commands.run(cli.parse(["run", *arguments]).action, context)
+
+
+def test_a_run_records_created_and_exited_naming_the_container_whole_and_by_id(node, state_dir):
+    engine, _, audited = node
+    engine.status = 3
+    assert socker_run(node, "busybox:1.36", "true") == 3
+    created, exited = audited()
+    name = created["container"]
+    assert name.startswith(f"socker-{IDENTITY.uid}-") and len(name) == len(f"socker-{IDENTITY.uid}-") + 12
+    assert (created["result"], created["container_id"]) == ("created", CONTAINER_ID[:12])
+    assert (exited["result"], exited["status"], exited["container"], exited["container_id"]) == (
+        "exited", 3, name, CONTAINER_ID[:12])
+    assert engine.containers == {} and ("remove", CONTAINER_ID) in engine.calls
+    assert CountingPinned.closed >= 1 and not any(state_dir.iterdir())
+
+
+def test_a_refusal_is_recorded_refused_and_asks_the_engine_nothing(node):
+    engine, _, audited = node
+    with pytest.raises(PolicyError):
+        socker_run(node, "socker-test/forbidden:latest", "true")
+    [refused] = audited()
+    assert refused["result"] == "refused" and "kind" not in refused and "not allowed" in refused["reason"]
+    assert engine.calls == []
+
+
+def test_a_configuration_that_cannot_be_loaded_is_a_failure_of_kind_config(node, monkeypatch):
+    def broken(path=config.CONFIG_PATH):
+        raise ConfigError("/etc/socker/socker.yaml: network: not one of none, bridge, host")
+
+    monkeypatch.setattr(config, "load", broken)
+    with pytest.raises(ConfigError):
+        socker_run(node, "busybox:1.36", "true")
+    [failed] = node[2]()
+    assert (failed["result"], failed["kind"]) == ("failed", "config") and "network" in failed["reason"]
+
+
+@pytest.mark.parametrize("stage, raised, result", [
+    ("image", EngineError("cannot talk to the Docker engine"), "failed"),
+    ("image", KeyboardInterrupt(), "interrupted"),
+    ("create", EngineError("the engine refused: CPUs", what="create"), "failed"),
+    ("create", KeyboardInterrupt(), "interrupted"),
+    ("attach", EngineError("hijack failed", what="attach"), "failed"),
+    ("start", EngineError("no such file", what="start"), "failed"),
+])
+def test_what_the_engine_could_not_do_is_a_failure_of_its_stage_and_nothing_stays(node, state_dir, stage, raised,
+                                                                                   result):
+    engine, _, audited = node
+    engine.fail[stage] = raised
+    with pytest.raises(type(raised)):
+        socker_run(node, "busybox:1.36", "true")
+    kind = {"image": "pull", "create": "create", "attach": "run", "start": "run"}[stage]
+    ended = [r for r in audited() if r["result"] != "created"]
+    assert [(r["result"], r["kind"]) for r in ended] == [(result, kind)]
+    assert ("reason" in ended[0]) == (result == "failed")
+    if kind != "pull":
+        assert ended[0]["container"].startswith("socker-")
+    assert engine.containers == {}
+    assert CountingPinned.closed >= 1 or kind == "pull"
+
+
+def test_when_socker_dies_the_guardian_removes_the_container_and_records_killed_with_the_whole_name(node,
+                                                                                                    state_dir):
+    engine, context, audited = node
+    run = trail()
+    name = runner.container_name(IDENTITY.uid, None)
+    run.reached("create", container=name)
+    with context.privileges.elevated():
+        lock_fd = commands.statedir.create(name)
+    keeper = guardian.Guardian(name, commands.cgroups.Placement("", ()), run, socket_path=engine.socket_path,
+                               privileges=context.privileges, lock_fd=lock_fd)
+    engine.containers[CONTAINER_ID] = name  # the guardian's copy of the engine does not know it yet
+    keeper.tell(CONTAINER_ID)
+    os.close(keeper._write_fd)  # socker's end of the pipe, as its death closes it: no release
+    os.close(lock_fd)
+    _, status = os.waitpid(keeper.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    [killed] = audited()
+    assert (killed["result"], killed["container"], killed["container_id"]) == ("killed", name, CONTAINER_ID[:12])
+    assert not any(state_dir.iterdir())
+
+
+# ---------------------------------------------------------------- what the README says of it
+
+README = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+
+
+def test_the_readme_lists_the_results_a_run_can_end_with_and_its_stages(audited):
+    run = trail()
+    run.created(CONTAINER_ID)
+    for end in (lambda t: t.exited(0), lambda t: t.failed("x"), lambda t: t.killed(None)):
+        end(trail())
+    for raised in (PolicyError("no"), KeyboardInterrupt()):
+        with pytest.raises(type(raised)):
+            with trail().ends_if_raised():
+                raise raised
+    written = {record["result"] for record in audited()}
+    audit_section = README.split("### Audit", 1)[1].split("\n### ", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", audit_section, re.M)) - {"result"}  # less the header
+    assert written == documented == {"created", "exited", "refused", "failed", "interrupted", "killed"}
+    stages = re.search(r"The stages, in order: (.*?)\. The guardian", audit_section, re.S).group(1)
+    assert tuple(re.findall(r"`(\w+)`", stages)) == lifecycle.STAGES
