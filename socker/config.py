@@ -28,11 +28,6 @@ class SiteMount(Value):
     read_only: bool
 
 
-# Every key a configuration may have at its top level; the docs name each (tests/test_config.py).
-TOP_LEVEL_KEYS = ("images", "registries", "engine", "mounts", "volumes", "network", "environment_prefixes", "audit",
-                  "outside_jobs", "inside_jobs", "gpus")
-DEFAULT_OUTSIDE_JOBS = Limits(memory_bytes=2 << 30, cpus=1.0, pids=1024, memory_swap_bytes=2 << 30)
-DEFAULT_INSIDE_JOBS_PIDS = 4096
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -45,9 +40,6 @@ class Registry(Value):
     insecure: bool = False  # the admin knows the engine reaches it without verified TLS; no credentials
 
 
-DEFAULT_PULL_TIMEOUT = 60
-
-
 class Gpus(Value):
     """The node's GPUs, and what a container that gets some of them needs besides."""
     units: tuple  # device files, one per GPU, in the order the scheduler numbers them (gres.conf)
@@ -55,9 +47,6 @@ class Gpus(Value):
     libraries: tuple  # host files bound read-only at the same path: the driver's, which match the kernel's
     variables: tuple  # names set to the container's GPUs, numbered 0..n-1 (CUDA_VISIBLE_DEVICES)
     outside_jobs: tuple  # the units a container outside any job gets
-
-
-DEFAULT_GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES",)
 
 
 class Credentials(Value):
@@ -77,8 +66,8 @@ class Config(Value):
     environment_prefixes: tuple  # the caller's variables with these prefixes enter the container
     audit_facility: str
     outside_jobs: Limits | None  # None: refuse to run outside a batch job
-    inside_jobs_pids: int = DEFAULT_INSIDE_JOBS_PIDS  # a job's container's pids limit, where the job sets none
-    gpus: Gpus | None = None  # None: this node has no GPUs for containers
+    inside_jobs_pids: int  # a job's container's pids limit, where the job sets none
+    gpus: Gpus | None  # None: this node has no GPUs for containers
 
 
 def load(path=CONFIG_PATH):
@@ -119,61 +108,6 @@ class _Invalid(Exception):
         self.key, self.reason = key, reason
 
 
-def from_document(document):
-    """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
-    top = _mapping(document, "(top level)", required={"images"}, optional=set(TOP_LEVEL_KEYS) - {"images"})
-    engine = _mapping(top.get("engine", {}), "engine", optional={"socket"})
-    audit_section = _mapping(top.get("audit", {}), "audit", optional={"facility"})
-    registries = tuple(_registry(v, f"registries[{i}]")
-                       for i, v in enumerate(_list(top.get("registries", []), "registries")))
-    hosts = [registry.host for registry in registries]
-    for i, host in enumerate(hosts):
-        if host in hosts[:i]:
-            raise _Invalid(f"registries[{i}].host", f"{host} is listed twice")
-    entries = [_image(v, f"images[{i}]", hosts) for i, v in enumerate(_list(top["images"], "images"))]
-    return Config(
-        socket=_absolute_path(engine.get("socket", "/var/run/docker.sock"), "engine.socket"),
-        images=tuple(entry for kind, entry in entries if kind == "image"),
-        namespaces=tuple(entry for kind, entry in entries if kind == "namespace"),
-        registries=registries,
-        site_mounts=tuple(_site_mount(v, f"mounts[{i}]")
-                          for i, v in enumerate(_list(top.get("mounts", []), "mounts"))),
-        volume_prefixes=tuple(_absolute_path(v, f"volumes[{i}]")
-                              for i, v in enumerate(_list(top.get("volumes", []), "volumes"))),
-        network=_choice(top.get("network", "none"), "network", NETWORKS),
-        environment_prefixes=tuple(_prefix(v, f"environment_prefixes[{i}]") for i, v in
-                                   enumerate(_list(top.get("environment_prefixes", []), "environment_prefixes"))),
-        audit_facility=_choice(audit_section.get("facility", "authpriv"), "audit.facility",
-                               tuple(audit.FACILITIES)),
-        outside_jobs=_outside_jobs(top.get("outside_jobs", {})),
-        inside_jobs_pids=_pids(_mapping(top.get("inside_jobs", {}), "inside_jobs", optional={"pids"}).get(
-            "pids", DEFAULT_INSIDE_JOBS_PIDS), "inside_jobs.pids"),
-        gpus=_gpus(top["gpus"]) if "gpus" in top else None,
-    )
-
-
-def _gpus(value):
-    section = _mapping(value, "gpus", required={"units"},
-                       optional={"shared", "libraries", "variables", "outside_jobs"})
-    units, shared, outside = (tuple(_device_file(v, f"gpus.{key}[{i}]")
-                                    for i, v in enumerate(_list(section.get(key, []), f"gpus.{key}")))
-                              for key in ("units", "shared", "outside_jobs"))
-    if not units:
-        raise _Invalid("gpus.units", "must list the device file of each GPU")
-    listed = units + shared
-    for i, path in enumerate(listed):
-        if path in listed[:i]:
-            raise _Invalid("gpus", f"{path} is listed twice")
-    for path in outside:
-        if path not in units:
-            raise _Invalid("gpus.outside_jobs", f"{path} is not one of gpus.units")
-    variables = tuple(_variable(v, f"gpus.variables[{i}]") for i, v in
-                      enumerate(_list(section.get("variables", list(DEFAULT_GPU_VARIABLES)), "gpus.variables")))
-    return Gpus(units=units, shared=shared, outside_jobs=outside, variables=variables,
-                libraries=tuple(_absolute_path(v, f"gpus.libraries[{i}]")
-                                for i, v in enumerate(_list(section.get("libraries", []), "gpus.libraries"))))
-
-
 def _device_file(value, key):
     path = _absolute_path(value, key)
     if not path.startswith("/dev/"):
@@ -185,22 +119,6 @@ def _variable(value, key):
     if not isinstance(value, str) or not ENV_NAME.match(value):
         raise _Invalid(key, "must be a variable name, such as CUDA_VISIBLE_DEVICES")
     return value
-
-
-def _outside_jobs(value):
-    section = _mapping(value, "outside_jobs", optional={"allow", "memory", "cpus", "pids"})
-    allow = section.get("allow", True)
-    if not isinstance(allow, bool):
-        raise _Invalid("outside_jobs.allow", "must be true or false")
-    if not allow:
-        return None
-    default = DEFAULT_OUTSIDE_JOBS
-    cpus = section.get("cpus", default.cpus)
-    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0.01 <= cpus <= 4096:
-        raise _Invalid("outside_jobs.cpus", "must be a number of CPUs between 0.01 and 4096")
-    pids = _pids(section.get("pids", default.pids), "outside_jobs.pids")
-    memory = _size(section.get("memory", default.memory_bytes), "outside_jobs.memory")
-    return Limits(memory_bytes=memory, cpus=float(cpus), pids=pids, memory_swap_bytes=memory)  # no swap
 
 
 def _pids(value, key):
@@ -269,40 +187,45 @@ def _choice(value, key, choices):
     return value
 
 
-def _image(value, key, registry_hosts):
-    """("image", imageref.Reference) or ("namespace", canonical DOMAIN/PATH) for an allow-list entry."""
+def _boolean(value, key):
+    if not isinstance(value, bool):
+        raise _Invalid(key, "must be true or false")
+    return value
+
+
+def _cpus(value, key):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 4096:
+        raise _Invalid(key, "must be a number of CPUs between 0.01 and 4096")
+    return float(value)
+
+
+def _seconds(value, key):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3600:
+        raise _Invalid(key, "must be a whole number of seconds from 1 to 3600")
+    return value
+
+
+def _registry_host(value, key):
+    host = _string(value, key)
+    if not imageref.is_registry(host):
+        raise _Invalid(key, f"must be a registry's host[:port] as image references name it, not {host!r}")
+    return host
+
+
+def _allowed(value, key):
+    """An allow-list entry: an imageref.Reference, or a namespace as its canonical DOMAIN/PATH string."""
     entry = _string(value, key)
     try:
-        if not entry.endswith("/*"):
-            return "image", imageref.parse(entry)
-        name_space = imageref.namespace(entry)
+        return imageref.namespace(entry) if entry.endswith("/*") else imageref.parse(entry)
     except ValueError as e:
         raise _Invalid(key, str(e)) from None
-    domain = name_space.split("/")[0]
-    if domain not in registry_hosts:
-        raise _Invalid(key, f"namespace {entry!r} is on the registry {domain}, which is not listed in registries")
-    return "namespace", name_space
 
 
-def _registry(value, key):
-    section = _mapping(value, key, required={"host"}, optional={"credentials", "ca", "timeout", "insecure"})
-    host = _string(section["host"], f"{key}.host")
-    if not imageref.is_registry(host):
-        raise _Invalid(f"{key}.host", f"must be a registry's host[:port] as image references name it, not {host!r}")
-    timeout = section.get("timeout", DEFAULT_PULL_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 3600:
-        raise _Invalid(f"{key}.timeout", "must be a whole number of seconds from 1 to 3600")
-    insecure = section.get("insecure", False)
-    if not isinstance(insecure, bool):
-        raise _Invalid(f"{key}.insecure", "must be true or false")
-    credentials, ca = (_absolute_path(section[name], f"{key}.{name}") if name in section else None
-                       for name in ("credentials", "ca"))
-    if insecure and credentials:
-        raise _Invalid(key, "an insecure registry gets no credentials: whoever listens on its port would read them")
-    if not insecure and registrytrust.reached_without_verified_tls(host, registrytrust.ENGINE_DEFAULTS,
-                                                                   registrytrust.without_dns):
-        raise _Invalid(key, unverified_registry(host))
-    return Registry(host=host, credentials=credentials, ca=ca, timeout=timeout, insecure=insecure)
+def _each(check):
+    """A list's checker from its items' `check`; each item's errors name it KEY[i]."""
+    def checked(value, key):
+        return tuple(check(item, f"{key}[{i}]") for i, item in enumerate(_list(value, key)))
+    return checked
 
 
 def unverified_registry(host):
@@ -311,12 +234,134 @@ def unverified_registry(host):
             "not check); list it with insecure: true and no credentials if that is meant")
 
 
-def _site_mount(value, key):
-    mount = _mapping(value, key, required={"source"}, optional={"target", "read_only"})
-    source = _absolute_path(mount["source"], f"{key}.source")
-    read_only = mount.get("read_only", False)
-    if not isinstance(read_only, bool):
-        raise _Invalid(f"{key}.read_only", "must be true or false")
-    return SiteMount(source=source,
-                     target=_absolute_path(mount.get("target", source), f"{key}.target"),
-                     read_only=read_only)
+# ---------------------------------------------------------------- the keys, and the file read by them
+
+class Key(Value):
+    """One key of the configuration file. `name` is dotted as the file nests it: `engine.socket` is
+    `socket` in the mapping `engine`, `registries[].host` is `host` in each mapping of the list
+    `registries`. The README's table, etc/socker.yaml and socker.1 are compared with these."""
+    name: str
+    check: object  # (value, key as errors name it) -> what socker keeps; SECTION or ITEMS for what holds keys
+    default: object  # as the file would spell it, checked like any value; REQUIRED: it must be there
+    doc: str  # one line: what it is
+
+
+REQUIRED, SECTION, ITEMS = "(required)", "(a mapping of keys)", "(a list of mappings of keys)"
+
+KEYS = (
+    Key("images", _each(_allowed), REQUIRED,
+        "the allow-list: `NAME:TAG` or `NAME@sha256:DIGEST`, compared exactly after normalisation"),
+    Key("registries", ITEMS, [], "the registries socker may pull from"),
+    Key("registries[].host", _registry_host, REQUIRED, "host[:port], as image names spell it"),
+    Key("registries[].credentials", _absolute_path, None, "a file only root may read: username and password"),
+    Key("registries[].ca", _absolute_path, None, "the certificate of the CA that signs the registry's"),
+    Key("registries[].timeout", _seconds, 60, "seconds a pull may go without a word from the engine"),
+    Key("registries[].insecure", _boolean, False, "the engine reaches it without verified TLS: no credentials"),
+    Key("engine", SECTION, {}, "the Docker engine"),
+    Key("engine.socket", _absolute_path, "/var/run/docker.sock", "the engine's Unix socket"),
+    Key("mounts", ITEMS, [], "site mounts bound into every container"),
+    Key("mounts[].source", _absolute_path, REQUIRED, "the host path"),
+    Key("mounts[].target", _absolute_path, None, "its path in the container (default: the same)"),
+    Key("mounts[].read_only", _boolean, False, "bound read-only"),
+    Key("volumes", _each(_absolute_path), [],
+        "host directories under which users may bind their own paths with `-v`, besides their home"),
+    Key("network", lambda value, key: _choice(value, key, NETWORKS), "none", "`none`, `bridge` or `host`"),
+    Key("environment_prefixes", _each(_prefix), [],
+        "the caller's variables whose names start with one of these enter every container"),
+    Key("audit", SECTION, {}, "the audit trail"),
+    Key("audit.facility", lambda value, key: _choice(value, key, tuple(audit.FACILITIES)), "authpriv",
+        "syslog facility of the audit records"),
+    Key("outside_jobs", SECTION, {}, "limits for containers started outside any batch job"),
+    Key("outside_jobs.allow", _boolean, True, "false refuses runs outside jobs"),
+    Key("outside_jobs.memory", _size, "2G", "memory and memory with swap"),
+    Key("outside_jobs.cpus", _cpus, 1, "a CPU-time quota"),
+    Key("outside_jobs.pids", _pids, 1024, "processes"),
+    Key("inside_jobs", SECTION, {}, "containers in batch jobs"),
+    Key("inside_jobs.pids", _pids, 4096, "the pids limit of a job's container where the job's cgroups set none"),
+    Key("gpus", SECTION, None, "the node's GPUs for containers (none without it)"),
+    Key("gpus.units", _each(_device_file), REQUIRED, "one device file per GPU, in the scheduler's order"),
+    Key("gpus.shared", _each(_device_file), [], "device files every GPU container needs too"),
+    Key("gpus.libraries", _each(_absolute_path), [], "host files bound read-only at the same path"),
+    Key("gpus.variables", _each(_variable), ["CUDA_VISIBLE_DEVICES"],
+        "variables set to the container's GPUs, numbered from 0"),
+    Key("gpus.outside_jobs", _each(_device_file), [], "the units a container outside any job gets"),
+)
+
+
+def from_document(document):
+    """Build a Config from a parsed YAML document; raises _Invalid naming the bad key."""
+    top = _read(document, "", "(top level)")
+    registries = tuple(_registry(fields, f"registries[{i}]") for i, fields in enumerate(top["registries"]))
+    hosts = [registry.host for registry in registries]
+    for i, host in enumerate(hosts):
+        if host in hosts[:i]:
+            raise _Invalid(f"registries[{i}].host", f"{host} is listed twice")
+    for i, entry in enumerate(top["images"]):
+        domain = str(entry).split("/")[0]
+        if isinstance(entry, str) and domain not in hosts:
+            raise _Invalid(f"images[{i}]", f"namespace {entry}/* is on the registry {domain}, which is not listed in "
+                                           "registries")
+    outside = top["outside_jobs"]
+    return Config(
+        socket=top["engine"]["socket"],
+        images=tuple(entry for entry in top["images"] if not isinstance(entry, str)),
+        namespaces=tuple(entry for entry in top["images"] if isinstance(entry, str)),
+        registries=registries,
+        site_mounts=tuple(SiteMount(source=m["source"], target=m["target"] or m["source"], read_only=m["read_only"])
+                          for m in top["mounts"]),
+        volume_prefixes=top["volumes"],
+        network=top["network"],
+        environment_prefixes=top["environment_prefixes"],
+        audit_facility=top["audit"]["facility"],
+        outside_jobs=Limits(memory_bytes=outside["memory"], cpus=outside["cpus"], pids=outside["pids"],
+                            memory_swap_bytes=outside["memory"]) if outside["allow"] else None,  # no swap
+        inside_jobs_pids=top["inside_jobs"]["pids"],
+        gpus=_gpus(top["gpus"]) if top["gpus"] is not None else None,
+    )
+
+
+def _read(value, parent, where):
+    """The keys of KEYS directly in the mapping `value`, which the file holds at `parent` ("" for the
+    top level, `registries[]` for an item of that list); `where` is how errors name it. Returns
+    {leaf name: checked value, or the checked default}."""
+    inside = {key.name.rpartition(".")[2]: key for key in KEYS if key.name.rpartition(".")[0] == parent}
+    mapping = _mapping(value, where, required={name for name, key in inside.items() if key.default is REQUIRED},
+                       optional=set(inside))
+    fields = {}
+    for name, key in inside.items():
+        at = name if where == "(top level)" else f"{where}.{name}"
+        if name not in mapping and key.default is None:
+            fields[name] = None  # absent, and nothing stands in for it
+            continue
+        given = mapping.get(name, key.default)  # an explicit null is checked like any value, and refused
+        if key.check is SECTION:
+            fields[name] = _read(given, key.name, at)
+        elif key.check is ITEMS:
+            fields[name] = tuple(_read(item, f"{key.name}[]", f"{at}[{i}]") for i, item in enumerate(_list(given, at)))
+        else:
+            fields[name] = key.check(given, at)
+    return fields
+
+
+def _registry(fields, key):
+    host, insecure, credentials = fields["host"], fields["insecure"], fields["credentials"]
+    if insecure and credentials:
+        raise _Invalid(key, "an insecure registry gets no credentials: whoever listens on its port would read them")
+    if not insecure and registrytrust.reached_without_verified_tls(host, registrytrust.ENGINE_DEFAULTS,
+                                                                   registrytrust.without_dns):
+        raise _Invalid(key, unverified_registry(host))
+    return Registry(host=host, credentials=credentials, ca=fields["ca"], timeout=fields["timeout"], insecure=insecure)
+
+
+def _gpus(fields):
+    if not fields["units"]:
+        raise _Invalid("gpus.units", "must list the device file of each GPU")
+    listed = fields["units"] + fields["shared"]
+    for i, path in enumerate(listed):
+        if path in listed[:i]:
+            raise _Invalid("gpus", f"{path} is listed twice")
+    for path in fields["outside_jobs"]:
+        if path not in fields["units"]:
+            raise _Invalid("gpus.outside_jobs", f"{path} is not one of gpus.units")
+    return Gpus(units=fields["units"], shared=fields["shared"], libraries=fields["libraries"],
+                variables=fields["variables"], outside_jobs=fields["outside_jobs"])

@@ -29,7 +29,8 @@ def test_minimal_document_and_defaults():
     assert c.socket == "/var/run/docker.sock"
     assert (c.site_mounts, c.volume_prefixes) == ((), ())
     assert (c.network, c.audit_facility) == ("none", "authpriv")
-    assert c.outside_jobs == config.DEFAULT_OUTSIDE_JOBS
+    assert c.outside_jobs == model.Limits(memory_bytes=2 << 30, cpus=1.0, pids=1024, memory_swap_bytes=2 << 30)
+    assert (c.inside_jobs_pids, c.gpus, c.registries) == (4096, None, ())
 
 
 def test_full_document():
@@ -365,7 +366,7 @@ def test_registries_and_namespaces():
         "images": [f"{REGISTRY}/bio/*", f"{REGISTRY}/bio/bowtie:2", "ghcr.io/org/team/*", "busybox"],
     })
     assert c.registries == (config.Registry(REGISTRY, "/etc/socker/registry.yaml", "/etc/socker/ca.crt", 5),
-                            config.Registry("ghcr.io", None, None, config.DEFAULT_PULL_TIMEOUT))
+                            config.Registry("ghcr.io", None, None, 60))
     assert c.namespaces == (f"{REGISTRY}/bio", "ghcr.io/org/team")
     assert spelt(c.images) == (f"{REGISTRY}/bio/bowtie:2", "docker.io/library/busybox:latest")
 
@@ -481,16 +482,107 @@ def test_credentials_file_owned_by_another_user(conf_dir):
     assert "owned by uid 1000, not root" in credentials_error(path)
 
 
-@pytest.mark.parametrize("key", config.TOP_LEVEL_KEYS)
-def test_every_top_level_key_is_in_the_example_the_readme_and_the_manual(key):
-    root = os.path.join(os.path.dirname(__file__), "..")
-    with open(os.path.join(root, "etc", "socker.yaml")) as f:
-        example = f.read()
-    with open(os.path.join(root, "README.md")) as f:
-        readme = f.read()
-    with open(os.path.join(root, "packaging", "socker.1")) as f:
-        manual = f.read()
-    assert re.search(rf"^#?{key}:", example, re.MULTILINE), f"etc/socker.yaml does not show {key}"
-    assert f"`{key}" in readme or f"{key}:" in readme, f"README.md does not name {key}"
+# --- the keys' table, and the docs that must say what it says ---------------------------------------
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def read(*path):
+    with open(os.path.join(ROOT, *path)) as f:
+        return f.read()
+
+
+def parent(key):
+    return key.name.rpartition(".")[0].removesuffix("[]")
+
+
+def row_name(key):
+    """The README row that documents `key`: its own, or for a key inside a list's items or inside a
+    section of several keys, the row of that list or section. A section of one key has no row (None);
+    its key's is dotted (engine.socket)."""
+    def inside(name):
+        return [k for k in config.KEYS if parent(k) == name]
+
+    if key.check is config.SECTION and len(inside(key.name)) == 1:
+        return None
+    holder = parent(key)
+    return key.name if not holder or len(inside(holder)) == 1 else holder
+
+
+def readme_rows():
+    """{key: (meaning, default)} of the README's configuration table."""
+    readme = read("README.md")
+    table = readme[readme.index("| key | meaning | default |"):].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `([\w.]+)` \| (.*) \| (.*) \|$", table, re.MULTILINE)
+    assert rows
+    return {name: (meaning, default) for name, meaning, default in rows}
+
+
+DOCUMENTED = [key for key in config.KEYS if row_name(key) is not None]
+
+
+def test_every_key_has_a_row_in_the_readme_and_nothing_else_has_one():
+    documented = {row_name(key) for key in DOCUMENTED}
+    assert set(readme_rows()) == documented
+
+
+@pytest.mark.parametrize("key", config.KEYS, ids=lambda key: key.name)
+def test_the_readme_says_what_the_table_says(key):
+    if key not in DOCUMENTED:
+        return  # a section of one key: its key's row speaks for it
+    meaning, default = readme_rows()[row_name(key)]
+    leaf = key.name.rpartition(".")[2]
+    if row_name(key) == key.name:
+        assert meaning.startswith(key.doc), (meaning, key.doc)
+        if key.default is config.REQUIRED:
+            assert default == "required"
+        elif key.default in (None, []):
+            assert default.startswith("none")
+        elif key.check is not config.SECTION:
+            assert f"`{key.default}`" in default
+    else:
+        assert f"`{leaf}" in meaning
+        if isinstance(key.default, (str, int)) and not isinstance(key.default, bool) and key.default is not config.REQUIRED:
+            assert f"`{key.default}`" in meaning, f"README's {row_name(key)} row does not give {leaf}'s default"
+
+
+def uncommented(text):
+    """etc/socker.yaml with its commented examples made active (lines like `#key:` or `#  - item`)."""
+    return "\n".join(line[1:] if re.match(r"#(\w|\s{2,}(- |[A-Za-z_]+:))", line) else line
+                     for line in text.splitlines())
+
+
+def values_at(document, name):
+    """The values a document gives the dotted `name`, through lists' items."""
+    found = [document]
+    for part in re.split(r"\.|(?<=\])", name):
+        if not part:
+            continue
+        if part.endswith("[]"):
+            found = [item for value in found if isinstance(value, dict) for item in value.get(part[:-2]) or []]
+        else:
+            found = [value[part] for value in found if isinstance(value, dict) and part in value]
+    return found
+
+
+@pytest.mark.parametrize("key", config.KEYS, ids=lambda key: key.name)
+def test_the_example_configuration_shows_every_key_and_sets_only_defaults(key):
+    import yaml
+    example = read("etc", "socker.yaml")
+    assert values_at(yaml.safe_load(uncommented(example)), key.name), f"etc/socker.yaml does not show {key.name}"
+    if isinstance(key.default, (str, int, float)) and key.default is not config.REQUIRED:
+        for value in values_at(yaml.safe_load(example), key.name):
+            assert value == key.default, f"etc/socker.yaml sets {key.name} to {value!r}, not its default"
+
+
+def test_the_example_configuration_is_valid_with_every_example_made_active():
+    import yaml
+    c = from_document(yaml.safe_load(uncommented(read("etc", "socker.yaml"))))
+    assert c.registries and c.namespaces and c.site_mounts and c.gpus and c.environment_prefixes
+
+
+@pytest.mark.parametrize("name", sorted({row_name(key) for key in DOCUMENTED}))
+def test_the_manual_names_every_row_of_the_table(name):
+    manual = read("packaging", "socker.1")
     files = manual[manual.index(".SH FILES"):manual.index(".SH EXAMPLES")]
-    assert re.search(rf"\b{key}\b", files), f"socker.1's FILES does not name {key}"
+    assert re.search(rf"\b{re.escape(name)}\b", files), f"socker.1's FILES does not name {name}"
