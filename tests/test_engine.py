@@ -14,13 +14,15 @@ import threading
 import time
 import urllib.parse
 
+import docker
 import pytest
 import requests
 from hypothesis import given, settings, strategies as st
 
 from helpers import JOB, authorize_run, make_config, make_identity
 from fake_engine_api import FakeEngineAPI, FakePrivileges, client
-from socker import config, engine as engine_module, imageref, model
+from socker import config, imageref, model
+from socker.engine import bodies, connection, translate
 from socker.engine import Engine
 from socker.errors import (Conflict, DigestMismatch, DiskFull, EngineError, HostPathError, NotFound, PolicyError,
                            TimedOut, Unauthorized, Unreachable, Untrusted, UsageError)
@@ -349,17 +351,17 @@ def test_root_is_held_to_connect_to_the_socket_and_not_while_the_answer_is_read(
     thread = threading.Thread(target=answer)
     thread.start()
     connects = []
-    socket_connect = engine_module.unixconn.UnixHTTPConnection.connect
+    socket_connect = connection.unixconn.UnixHTTPConnection.connect
 
     def recording_connect(self):
         connects.append(privileges.depth)
         socket_connect(self)
 
-    engine_module.unixconn.UnixHTTPConnection.connect = recording_connect
+    connection.unixconn.UnixHTTPConnection.connect = recording_connect
     try:
         assert Engine(path, privileges).version()["Version"] == "20.10.24"
     finally:
-        engine_module.unixconn.UnixHTTPConnection.connect = socket_connect
+        connection.unixconn.UnixHTTPConnection.connect = socket_connect
         thread.join(5)
         server.close()
     assert connects == [1]
@@ -446,3 +448,32 @@ def test_a_terminal_gets_the_callers_size_before_the_first_instruction():
         chdir=HELPER.target, terminal_size=(30, 100))
     (body,) = fake.bodies("POST", "/containers/create")
     assert body["Entrypoint"] == ["/.socker-chdir", "--size", "30", "100", "/home/alice"]
+
+
+# ---------------------------------------------------------------- requests as data, errors with fields
+
+def test_the_attach_request_is_exactly_an_upgrade_of_the_containers_stdio():
+    assert bodies.attach("c0ffee", stdin=False) == (
+        b"POST /v1.41/containers/c0ffee/attach?stream=1&stdout=1&stderr=1&stdin=0 HTTP/1.1\r\n"
+        b"Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_a_pulls_query_names_the_digest_over_the_tag_and_its_header_carries_the_credentials():
+    pinned = imageref.parse("registry.example.org/bio/tool@sha256:" + "c" * 64)
+    query, headers = bodies.pull(pinned, config.Credentials(username="puller", password="s3cret"))
+    assert query == {"fromImage": "registry.example.org/bio/tool", "tag": "sha256:" + "c" * 64}
+    assert json.loads(base64.urlsafe_b64decode(headers["X-Registry-Auth"])) == {
+        "username": "puller", "password": "s3cret", "serveraddress": "registry.example.org"}
+    assert bodies.pull(imageref.parse("busybox"), None) == ({"fromImage": "docker.io/library/busybox",
+                                                             "tag": "latest"}, {})
+
+
+@pytest.mark.parametrize("status, kind", [(404, NotFound), (409, Conflict), (500, EngineError)])
+def test_an_engine_error_carries_what_was_asked_the_engines_words_and_its_status(status, kind):
+    response = requests.Response()
+    response.status_code = status
+    error = translate.request_error(docker.errors.APIError("x", response=response, explanation="no such thing"),
+                                    "inspect image busybox", "/run/docker.sock")
+    assert type(error) is kind
+    assert (error.what, error.detail, error.status) == ("inspect image busybox", "no such thing", status)
+    assert str(error) == "inspect image busybox: no such thing"
