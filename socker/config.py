@@ -52,7 +52,7 @@ class Gpus(Value):
 class Credentials(Value):
     username: str
     password: str
-    _hidden = frozenset({"password"})  # kept out of every repr, and so out of tracebacks and logs
+    _hidden = frozenset({"password"})  # kept out of its repr, which tracebacks and any log of the value show
 
 
 class Config(Value):

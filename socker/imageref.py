@@ -8,6 +8,7 @@ the repositories directly below PATH, compared by whole components, never a
 registry's top level.
 """
 
+import hashlib
 import re
 
 from .value import Value
@@ -51,6 +52,12 @@ class Reference(Value):
     def familiar(self):
         """The short form people type, which `parse` maps back."""
         return familiar(str(self))
+
+    @property
+    def file_name(self):
+        """The name of socker's files about this reference (its pull lock, its pull record): the
+        SHA-256 of its canonical spelling, which no reference can turn into a path."""
+        return hashlib.sha256(str(self).encode()).hexdigest()
 
     def in_namespace(self, name_space):
         """True if the repository lies directly below the canonical namespace `name_space`."""

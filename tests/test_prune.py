@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 
 from fake_engine_api import FakeEngineAPI, FakePrivileges, client
-from socker import audit, config
+from socker import audit, config, imageref
 from socker.registry import prune, pulled
 from socker.engine import Engine
 
@@ -26,7 +26,7 @@ def audited(tmp_path, monkeypatch):
     monkeypatch.setattr(pulled, "DIRECTORY", str(tmp_path / "lib" / "pulled"))
     records = []
     monkeypatch.setattr(audit, "record", lambda facility, fields: records.append(fields))
-    pulled.write(BOWTIE, DIGEST, IMAGE_ID, "alice")
+    pulled.write(imageref.parse(BOWTIE), DIGEST, IMAGE_ID, "alice")
     return records
 
 
@@ -77,7 +77,7 @@ def test_the_record_of_an_image_gone_or_pulled_anew_is_forgotten_and_the_image_l
 
 
 def test_a_pull_whose_puller_died_before_it_knew_the_digest_is_pruned_by_its_name(audited):
-    pulled.write(BOWTIE, None, None, "alice")  # recorded before the engine was asked; no more
+    pulled.write(imageref.parse(BOWTIE), None, None, "alice")  # recorded before the engine was asked; no more
     said, removed = prune_with(["busybox"], PRESENT | {("DELETE", "/images/" + BOWTIE): (200, [])})
     assert removed == [BOWTIE]
     assert said == f"removed {BOWTIE} (121212121212)\n"

@@ -8,13 +8,14 @@ import time
 
 import pytest
 
+from socker import imageref
 from socker.registry import pulllock
 from socker.errors import PullStalled
 from socker.registry.pulllock import Outcome
 
 pytestmark = pytest.mark.root  # the lock directory must be root's
 
-REFERENCE = "registry.example.org:5443/bio/bowtie:2.5"
+REFERENCE = imageref.parse("registry.example.org:5443/bio/bowtie:2.5")
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +109,7 @@ def test_a_holder_that_makes_progress_is_waited_for_beyond_the_patience():
 def test_sweep_removes_the_files_no_one_holds_and_keeps_the_held_ones(locks):
     pid = os.fork()
     if pid == 0:
-        pulllock.acquire("registry.example.org:5443/bio/other:1", 0, 60, never)
+        pulllock.acquire(imageref.parse("registry.example.org:5443/bio/other:1"), 0, 60, never)
         os._exit(0)
     os.waitpid(pid, 0)
     with acquire():

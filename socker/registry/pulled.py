@@ -6,7 +6,6 @@ Every function needs root.
 """
 
 import errno
-import hashlib
 import json
 import os
 import time
@@ -38,7 +37,7 @@ def write(reference, digest, image_id, user):
         directory = os.open(DIRECTORY, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as e:
         raise SockerError(f"cannot record the pull in {DIRECTORY}: {e.strerror}") from e
-    filename = _filename(reference)
+    filename = reference.file_name
     data = json.dumps({"reference": str(reference), "digest": digest, "image_id": image_id, "user": user,
                        "time": int(time.time())}).encode()
     temporary = f".{filename}.{os.getpid()}"
@@ -94,7 +93,7 @@ def forget(pull):
 def forget_reference(reference):
     """Forget the record of `reference`: its pull failed, and the engine does not have it."""
     try:
-        os.unlink(os.path.join(DIRECTORY, _filename(reference)))
+        os.unlink(os.path.join(DIRECTORY, reference.file_name))
     except FileNotFoundError:
         pass
 
@@ -115,7 +114,3 @@ def sweep():
             except FileNotFoundError:
                 pass
     return removed
-
-
-def _filename(reference):
-    return hashlib.sha256(str(reference).encode()).hexdigest()

@@ -14,7 +14,6 @@ as long as the file is touched at least once every `patience` seconds.
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import threading
@@ -40,7 +39,7 @@ def acquire(reference, since, patience, on_wait):
     process is to pull it; else the Outcome of the pull that another ended after `since`
     (time.monotonic_ns()). Calls on_wait() once, when it first finds the lock held. Needs root."""
     directory = _open_directory()
-    filename = hashlib.sha256(str(reference).encode()).hexdigest()
+    filename = reference.file_name
     waited = False
     try:
         while True:
