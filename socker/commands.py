@@ -13,6 +13,7 @@ from .errors import EngineError, PolicyError, SockerError
 from .host import cgroups, devicedenials, gpus, hostpaths, jobs, securefile, statedir
 from .registry import prune, pulled, pulllock, pulls
 from .run import lifecycle, runner
+from .value import Value
 
 
 class Context:
@@ -33,21 +34,19 @@ class Context:
 
 def dispatch(action, context):
     """Run `action`; returns the exit status."""
-    if isinstance(action, RunRequest):
-        return run(action, context)
-    if isinstance(action, PullRequest):
-        return pull(action, context)
-    if isinstance(action, ImagesRequest):
-        return images(context)
-    if isinstance(action, PruneRequest):
-        return prune_images(context)
-    if isinstance(action, VersionRequest):
-        return version(context)
-    if isinstance(action, ConfigCheckRequest):
-        return config_check(action, context)
-    if isinstance(action, SweepRequest):
-        return sweep(context)
-    raise AssertionError(f"unhandled action {action!r}")
+    return COMMANDS[type(action)].does(action, context)
+
+
+class Command(Value):
+    """A subcommand: what does it, and how long it keeps root within reach (the saved uid 0)."""
+    does: object  # (request, Context) -> exit status
+    root: str  # THROUGHOUT or UNTIL_CALLERS_FILE
+
+
+# Every subcommand speaks to the engine, whose socket is root's, or keeps root's state.
+# `config check FILE` gives root up for good (Privileges.drop) once it has asked the engine,
+# before it reads the caller's file (tests/test_commands.py holds it to that).
+THROUGHOUT, UNTIL_CALLERS_FILE = "throughout", "until the caller's file"
 
 
 def run(request, context):
@@ -103,7 +102,7 @@ def _describe(context, launch, job):
                 else f"outside any job: limits {spec.limits}")
 
 
-def sweep(context):
+def sweep(request, context):
     """Remove the state of runs whose socker and guardian are both gone (root only)."""
     if context.identity.uid != 0:
         raise PolicyError("'socker sweep' is for root: it removes what dead runs of any user left")
@@ -149,7 +148,7 @@ def pull(request, context):
     return 0
 
 
-def images(context):
+def images(request, context):
     """Each allowed image: present on this node, pullable from a listed registry, or absent. What a
     namespace holds on this node follows the namespace."""
     settings = context.load_config()
@@ -188,7 +187,7 @@ def _short_id(image):
     return image["Id"].removeprefix("sha256:")[:12] if image else "-"
 
 
-def prune_images(context):
+def prune_images(request, context):
     if context.identity.uid != 0:
         raise PolicyError("'socker prune' is for root: it removes images that every user's jobs share")
     settings = context.load_config()
@@ -196,7 +195,7 @@ def prune_images(context):
     return 0
 
 
-def version(context):
+def version(request, context):
     print(f"socker {__version__}")
     sys.stdout.flush()
     settings = context.load_config()
@@ -312,3 +311,14 @@ def _distribution_problems():
             if reason:
                 problems.append(f"{path}: {reason}")
     return problems
+
+
+COMMANDS = {
+    RunRequest: Command(run, THROUGHOUT),
+    PullRequest: Command(pull, THROUGHOUT),
+    ImagesRequest: Command(images, THROUGHOUT),
+    PruneRequest: Command(prune_images, THROUGHOUT),
+    VersionRequest: Command(version, THROUGHOUT),
+    SweepRequest: Command(sweep, THROUGHOUT),
+    ConfigCheckRequest: Command(config_check, UNTIL_CALLERS_FILE),
+}

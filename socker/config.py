@@ -1,6 +1,7 @@
-"""The administrator's configuration: read securely, checked against a schema, frozen.
+"""The administrator's configuration: read securely, checked key by key against its table (`KEYS`), frozen.
 
-The path is fixed here, at build time; the caller cannot choose another file.
+A run reads the file at CONFIG_PATH, fixed at build time; the caller cannot choose another
+(`socker config check FILE` reads one with root given up for good).
 A registry's credentials live in a file of their own, which only root may read,
 and are read only when an image is pulled from it (`load_credentials`).
 """

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from helpers import make_identity
-from socker import commands, config
+from socker import cli, commands, config
 from socker.host import privileges
 from socker.cli import ConfigCheckRequest
 
@@ -45,3 +45,14 @@ def test_config_check_reads_the_callers_file_with_every_uid_the_callers(monkeypa
     os.close(read)
     assert os.waitpid(pid, 0)[1] == 0
     assert seen.decode() == f"/etc/socker/other.yaml {(CALLER,) * 3} after {(CALLER,) * 3}"
+
+
+def test_every_subcommand_declares_how_long_it_keeps_root():
+    requests = {cls for name, cls in vars(cli).items() if name.endswith("Request") and isinstance(cls, type)
+                and name not in ("VolumeRequest", "HelpRequest")}  # a -v's parts; help runs before any command
+    assert requests and set(commands.COMMANDS) == requests
+    assert {command.root for command in commands.COMMANDS.values()} <= {commands.THROUGHOUT,
+                                                                         commands.UNTIL_CALLERS_FILE}
+    # The one that gives root up is the one this module's first test holds to it.
+    assert [request for request, command in commands.COMMANDS.items()
+            if command.root == commands.UNTIL_CALLERS_FILE] == [ConfigCheckRequest]
