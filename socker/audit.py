@@ -18,7 +18,7 @@ FACILITIES = {name: getattr(syslog, f"LOG_{name.upper()}") for name in (
 # socket's limit is dropped. So a record is at most this long, its decisive fields come first,
 # and the values the caller makes as long as they like come last, each cut to its share.
 MAX_RECORD = 4096
-_FIRST = ("action", "result", "kind", "status", "user", "uid", "job", "container", "container_id", "image_id")
+_FIRST = ("action", "result", "kind", "status", "user", "uid", "job", "container", "container_id", "image_id", "left")
 _CALLERS = ("reason", "image", "command")  # last, in this order; the command gets what is left
 _MAX_VALUE = 512
 

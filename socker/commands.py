@@ -70,8 +70,9 @@ def run(request, context):
                                 gpu_units=granted.units)
         trail.reached("pull")
         image, pulled = pulls.obtain(spec.image, settings, engine, context.privileges, identity)
-        trail.reached("place", pulled=pulled, image_id=image["Id"])
+        trail.reached("pull", pulled=pulled, image_id=image["Id"])
         policy.refuse_mounts_holding_image_volumes(spec, (image.get("Config") or {}).get("Volumes") or {})
+        trail.reached("place")
         placement = cgroups.place(job, settings.inside_jobs_pids)
         if job is not None:
             devicedenials.allow_containers(job, context.privileges)
@@ -87,7 +88,6 @@ def run(request, context):
         if oom_killed:
             limit = "the job's memory limit" if job else "the memory limit for containers outside jobs"
             print(f"socker: the container was killed: {limit} was reached", file=sys.stderr)
-        trail.exited(status)
         return status
 
 

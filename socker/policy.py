@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 
 from . import imageref, text
 from .environ import ENV_NAME
-from .errors import HostPathError, PolicyError, UsageError
+from .errors import ConfigError, HostPathError, PolicyError, UsageError
 from .model import ContainerSpec, Mount
 
 # Container paths a user may not mount over or work in: the kernel's interfaces and the
@@ -94,7 +94,7 @@ def _gpu_libraries(gpus, host):
     for path in gpus.libraries:
         resolved = host.realpaths.get(path)
         if resolved is None:
-            raise HostPathError(f"GPU library {path} does not exist on this node; tell your administrator")
+            raise ConfigError(f"GPU library {path} does not exist on this node; tell your administrator")
         mounts.append(Mount(resolved[0], path, True))
     return mounts
 
@@ -145,7 +145,7 @@ def _default_mounts(config, identity, host):
     for site in config.site_mounts:
         resolved = host.realpaths.get(site.source)
         if resolved is None:
-            raise HostPathError(f"site mount {site.source} does not exist on this node; tell your administrator")
+            raise ConfigError(f"site mount {site.source} does not exist on this node; tell your administrator")
         mounts.append(Mount(resolved[0], site.target, site.read_only))
     home = _real_home(identity, host)
     if home and not any(_shown_at(home, m) == identity.home and not m.read_only for m in mounts):

@@ -5,7 +5,9 @@ is gone, and what is cleaned."""
 import json
 import os
 import re
+import signal
 import socket
+import time
 
 import pytest
 
@@ -14,7 +16,7 @@ from helpers import CONFIG, IDENTITY, make_host
 from socker import audit, cli, commands, config
 from socker.errors import ConfigError, EngineError, HostPathError, JobError, PolicyError, SockerError, UsageError
 from socker.host import hostpaths
-from socker.run import guardian, lifecycle, runner
+from socker.run import guardian, lifecycle, runner, session
 
 IMAGE_ID = "sha256:" + "1" * 64
 CONTAINER_ID = "c0ffee" * 10 + "abcd"
@@ -196,7 +198,22 @@ def node(state_dir, monkeypatch, audited):
     monkeypatch.setattr(commands.hostpaths, "pin", lambda mounts: CountingPinned([]))
     monkeypatch.setattr(runner.hostpaths, "stage", lambda mounts, pinned, staging: (pinned.close(), mounts)[1])
     context = commands.Context(IDENTITY, FakePrivileges(), {"HOME": "/home/alice"}, False)
-    return engine, context, audited
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    yield engine, context, audited
+    # A run ends with the caller's signals held (session.hold_signals): drop what is pending.
+    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in session.FORWARDED_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+def ended(audited, timeout=10.0):
+    """The records once the run's end is among them: the guardian writes it, after removing what the
+    run left, which it may do after socker has returned (a create whose outcome socker never heard)."""
+    deadline = time.monotonic() + timeout
+    while not any(r["result"] != "created" for r in audited()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return audited()
 
 
 def socker_run(node, *arguments):
@@ -253,11 +270,11 @@ def test_what_the_engine_could_not_do_is_a_failure_of_its_stage_and_nothing_stay
     with pytest.raises(type(raised)):
         socker_run(node, "busybox:1.36", "true")
     kind = {"image": "pull", "create": "create", "attach": "run", "start": "run"}[stage]
-    ended = [r for r in audited() if r["result"] != "created"]
-    assert [(r["result"], r["kind"]) for r in ended] == [(result, kind)]
-    assert ("reason" in ended[0]) == (result == "failed")
+    ends = [r for r in ended(audited) if r["result"] != "created"]
+    assert [(r["result"], r["kind"]) for r in ends] == [(result, kind)]
+    assert ("reason" in ends[0]) == (result == "failed")
     if kind != "pull":
-        assert ended[0]["container"].startswith("socker-")
+        assert ends[0]["container"].startswith("socker-") and "left" not in ends[0]
     assert engine.containers == {}
     assert CountingPinned.closed >= 1 or kind == "pull"
 
@@ -280,7 +297,90 @@ def test_when_socker_dies_the_guardian_removes_the_container_and_records_killed_
     assert os.waitstatus_to_exitcode(status) == 0
     [killed] = audited()
     assert (killed["result"], killed["container"], killed["container_id"]) == ("killed", name, CONTAINER_ID[:12])
+    assert "removed the container" in killed["reason"] and "left" not in killed
     assert not any(state_dir.iterdir())
+
+
+def guarded_run(node, created=True):
+    """A trail handed to its guardian, as runner.run does, with the guardian's copy of the engine
+    holding the run's container if it was `created`; returns (trail, guardian, name)."""
+    engine, context, _ = node
+    run = trail()
+    name = runner.container_name(IDENTITY.uid, None)
+    run.reached("create", container=name)
+    if created:
+        engine.containers[CONTAINER_ID] = name
+    with context.privileges.elevated():
+        lock_fd = commands.statedir.create(name)
+    keeper = guardian.Guardian(name, commands.cgroups.Placement("", ()), run, socket_path=engine.socket_path,
+                               privileges=context.privileges, lock_fd=lock_fd)
+    os.close(lock_fd)
+    run.hand_to(keeper)
+    return run, keeper, name
+
+
+def guardian_exit(keeper):
+    _, status = os.waitpid(keeper.pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_socker_killed_after_the_container_ended_leaves_the_end_to_its_guardian(node, state_dir):
+    run, keeper, name = guarded_run(node)
+    keeper.tell(CONTAINER_ID)
+    run.created(CONTAINER_ID)
+    run.exited(3)
+    os.close(keeper._write_fd)  # socker is SIGKILLed here: it never says it removed the container
+    assert guardian_exit(keeper) == 0
+    created, end = node[2]()
+    assert (end["result"], end["status"], end["container"], end["container_id"]) == (
+        "exited", 3, name, CONTAINER_ID[:12])
+    assert "left" not in end and not any(state_dir.iterdir())
+
+
+def test_a_guardian_whose_socker_died_before_any_container_says_none_was_created(node, state_dir):
+    run, keeper, name = guarded_run(node, created=False)
+    os.close(keeper._write_fd)
+    assert guardian_exit(keeper) == 0
+    [killed] = node[2]()
+    assert killed["result"] == "killed" and "before the engine created a container" in killed["reason"]
+    assert "container_id" not in killed and killed["container"] == name
+
+
+def test_what_the_guardian_cannot_remove_is_named_in_the_end_record(node, state_dir, monkeypatch):
+    monkeypatch.setattr(guardian, "tidy", lambda name, placement: ["/run/socker/x/mounts/0"])
+    run, keeper, name = guarded_run(node)
+    keeper.tell(CONTAINER_ID)
+    run.exited(0)
+    assert keeper.release(True) is False
+    [end] = node[2]()
+    assert (end["result"], end["status"], end["left"]) == ("exited", 0, "/run/socker/x/mounts/0")
+
+
+def test_a_signal_after_the_container_ended_changes_neither_its_status_nor_its_record(node, state_dir,
+                                                                                       monkeypatch):
+    engine, _, audited = node
+    engine.status = 3
+    removing = engine.remove
+
+    def remove_after_a_signal(reference):
+        os.kill(os.getpid(), signal.SIGINT)  # ^C as socker removes the container
+        return removing(reference)
+
+    monkeypatch.setattr(engine, "remove", remove_after_a_signal)
+    assert socker_run(node, "busybox:1.36", "true") == 3
+    assert [(r["result"], r.get("status")) for r in audited()] == [("created", None), ("exited", 3)]
+    assert engine.containers == {} and not any(state_dir.iterdir())
+
+
+def test_once_the_policy_said_yes_a_host_path_that_fails_is_a_failure_not_a_refusal(node, monkeypatch):
+    def out_of_descriptors(mounts):
+        raise HostPathError("/home/alice/d: Too many open files")
+
+    monkeypatch.setattr(commands.hostpaths, "pin", out_of_descriptors)
+    with pytest.raises(HostPathError):
+        socker_run(node, "busybox:1.36", "true")
+    [failed] = node[2]()
+    assert (failed["result"], failed["kind"]) == ("failed", "place") and "Too many" in failed["reason"]
 
 
 # ---------------------------------------------------------------- what the README says of it
@@ -291,7 +391,8 @@ README = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
 def test_the_readme_lists_the_results_a_run_can_end_with_and_its_stages(audited):
     run = trail()
     run.created(CONTAINER_ID)
-    for end in (lambda t: t.exited(0), lambda t: t.failed("x"), lambda t: t.killed(None)):
+    for end in (lambda t: t.exited(0), lambda t: t.failed("x"),
+                lambda t: t.write_end("killed", {"reason": "socker ended first"})):  # the guardian's word
         end(trail())
     for raised in (PolicyError("no"), KeyboardInterrupt()):
         with pytest.raises(type(raised)):
@@ -301,5 +402,5 @@ def test_the_readme_lists_the_results_a_run_can_end_with_and_its_stages(audited)
     audit_section = README.split("### Audit", 1)[1].split("\n### ", 1)[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", audit_section, re.M)) - {"result"}  # less the header
     assert written == documented == {"created", "exited", "refused", "failed", "interrupted", "killed"}
-    stages = re.search(r"The stages, in order: (.*?)\. The guardian", audit_section, re.S).group(1)
-    assert tuple(re.findall(r"`(\w+)`", stages)) == lifecycle.STAGES
+    stages = re.search(r"The stages, in order: (.*?)\. Only the first four refuse", audit_section, re.S).group(1)
+    assert tuple(re.findall(r"`(\w+)`", stages)) == lifecycle.STAGES and lifecycle.STAGES.index("place") == 4

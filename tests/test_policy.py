@@ -3,7 +3,7 @@ import pytest
 from helpers import CONFIG, JOB, SITE_MOUNT, authorize_run, make_config, make_identity
 from socker.config import SiteMount
 from socker import config, imageref, policy
-from socker.errors import HostPathError, PolicyError, UsageError
+from socker.errors import ConfigError, HostPathError, PolicyError, UsageError
 from socker.model import ContainerSpec, Mount
 
 IMAGE = "busybox:1.36"
@@ -334,7 +334,7 @@ def test_site_mounts_come_first_with_their_own_target_and_mode():
 
 def test_missing_site_mount_source_is_an_error():
     config = make_config(site_mounts=(SiteMount("/cluster/missing", "/m", True),))
-    assert "site mount /cluster/missing does not exist" in refused(HostPathError, IMAGE, config=config)
+    assert "site mount /cluster/missing does not exist" in refused(ConfigError, IMAGE, config=config)
 
 
 def test_site_mount_source_is_not_a_permitted_root():

@@ -8,16 +8,17 @@ descriptor table of its own, not limited by the caller. If the pipe ends
 without socker's word that it removed the container (socker was killed,
 crashed, or the engine failed it), the guardian removes the container first.
 
-What the run's audit trail (`lifecycle.Trail`, the copy forked with the
-guardian) says the guardian did: `killed` where socker died and the guardian
-ended the run (socker never released it); `failed` with kind `remove` or
-`tidy` where the engine kept the container or something is left on the host.
-A run socker lived to release is ended in the trail by socker.
+The guardian writes the run's end record (`lifecycle.Trail`, the copy forked
+with it): the result socker sent it through the pipe, or `killed` where socker
+ended without sending one, with `left` naming whatever could not be removed.
+The caller cannot kill it outside jobs, so every run that got this far ends in
+the audit trail.
 
 It holds the state directory's lock (inherited at the fork) while it lives,
 so that `socker sweep` never takes a run's state from under it.
 """
 
+import json
 import os
 import time
 
@@ -50,11 +51,16 @@ class Guardian:
     def tell(self, container_id):
         os.write(self._write_fd, f"id {container_id}\n".encode())
 
+    def tell_end(self, result, fields):
+        """How the run ended (lifecycle.Trail's result and fields), for the guardian to write."""
+        os.write(self._write_fd, f"end {json.dumps({'result': result, 'fields': fields})}\n".encode())
+
     def release(self, removed):
         """Let the guardian tidy up. If socker `removed` the container, wait for it and return whether
         nothing is left; else it goes on alone, for as long as the engine keeps it waiting (None)."""
         try:
-            os.write(self._write_fd, b"removed\n" if removed else b"released\n")
+            if removed:
+                os.write(self._write_fd, b"removed\n")
         finally:
             os.close(self._write_fd)
         if not removed:
@@ -70,12 +76,12 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, trail):
     while chunk := os.read(read_fd, 4096):
         messages += chunk
     lines = messages.decode().splitlines()
-    if "removed" in lines:
-        return _tidy_or_record(name, placement, trail)
-    socker_died = "released" not in lines
     container_id = next((line[3:] for line in lines if line.startswith("id ")), None)
+    end = next((json.loads(line[4:]) for line in lines if line.startswith("end ")), None)
+    if container_id:
+        trail.identified(container_id)
+    gone = "removed" in lines
     deadline = time.monotonic() + _PATIENCE
-    gone = False
     while not gone and time.monotonic() < deadline:
         try:
             gone = remove_container(engine, container_id, name)  # until the deadline, if not yet created
@@ -84,17 +90,11 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, trail):
         if not gone:
             time.sleep(0.2)
     if not gone and container_id is not None:  # its state stays, for the epilog or the sweep
-        trail.failed("the engine did not remove the container", kind="remove")
-        return False
-    clean = _tidy_or_record(name, placement, trail)
-    if clean and socker_died:
-        trail.killed(container_id)
-    return clean
-
-
-def _tidy_or_record(name, placement, trail):
-    left = tidy(name, placement)
-    if left:
-        trail.failed(f"left on the host for 'socker sweep': {' '.join(left)}", kind="tidy")
+        left = [f"container {container_id[:12]} (the engine did not remove it)"]
+    else:
+        left = tidy(name, placement)
+    if end is None:  # socker is gone without a word of how the run ended
+        end = {"result": "killed", "fields": {"reason": "socker ended first; its guardian removed the container" if gone
+                                              else "socker ended before the engine created a container"}}
+    trail.write_end(end["result"], end["fields"], left)
     return not left
-

@@ -8,16 +8,17 @@ A run goes through these stages, in order:
 wait). Its audit trail (`Trail`) says `created` when the container exists and ends with
 one result word, chosen here and nowhere else:
 
-- `refused`: the policy said no (a `PolicyError`, `UsageError` or `HostPathError`);
-  nothing was made;
+- `refused`: the policy said no (a `PolicyError`, `UsageError` or `HostPathError` before
+  `place`); nothing was made;
 - `failed`: something allowed could not be done; `kind` names the stage and `reason` why;
 - `interrupted`: ^C reached socker before the container ran (`kind`: the stage);
 - `exited` with the container's `status`;
-- `killed`: socker was gone and its guardian removed the container.
+- `killed`: socker ended without saying how the run ended; its guardian ended it.
 
-The container is named (`container`) whole from the moment it has a name, so the
-guardian's copy of the trail, forked before the engine gives an ID, names it too; its
-ID follows as `container_id` once known.
+From the guardian's fork on, the end goes to the guardian (`Trail.hand_to`), which writes
+it after it has removed what the run left, naming in `left` what it could not. The
+container is named (`container`) whole from before the fork, so the guardian's copy names
+it too; its ID follows as `container_id` once known.
 """
 
 import os
@@ -38,6 +39,12 @@ class Trail:
         self._record = audit.Record(action="run", user=user, uid=uid, job=None, image=image, command=list(command))
         self.stage = STAGES[0]
         self.ended = False
+        self._guardian = None
+
+    def hand_to(self, guardian):
+        """From now on the end goes to `guardian` (forked with a copy of this trail), which writes it
+        once it has removed what the run left: socker may be killed before then, the guardian not."""
+        self._guardian = guardian
 
     def configured(self, facility):
         self._record.facility = facility
@@ -49,17 +56,15 @@ class Trail:
         self._record.note(**facts)
 
     def created(self, container_id):
-        self._record.note(container_id=container_id[:12])
+        self.identified(container_id)
         self._record.write("created")
         self.reached("run")
 
+    def identified(self, container_id):
+        self._record.note(container_id=container_id[:12])
+
     def exited(self, status):
         self._end("exited", status=status)
-
-    def killed(self, container_id):
-        if container_id:
-            self._record.note(container_id=container_id[:12])
-        self._end("killed")
 
     def failed(self, reason, kind=None):
         self._end("failed", kind=kind or self.stage, reason=reason)
@@ -70,7 +75,10 @@ class Trail:
         try:
             yield self
         except REFUSALS as e:
-            self._end("refused", reason=str(e))
+            if STAGES.index(self.stage) < STAGES.index("place"):
+                self._end("refused", reason=str(e))
+            else:  # the policy has said yes by then: what goes wrong after is socker's or the host's
+                self.failed(str(e))
             raise
         except KeyboardInterrupt:
             self._end("interrupted", kind=self.stage)
@@ -79,10 +87,21 @@ class Trail:
             self.failed(str(e) if isinstance(e, (SockerError, OSError)) else f"socker failed: {e!r}")
             raise
 
+    def write_end(self, result, fields, left=()):
+        """Write the end: `result` with its `fields`, naming what is `left` on the host (the guardian's)."""
+        self._record.write(result, **fields, left=" ".join(left) or None)
+
     def _end(self, result, **fields):
-        if not self.ended:  # one result per trail: the first way out is the one that happened
-            self.ended = True
-            self._record.write(result, **fields)
+        if self.ended:  # one result per trail: the first way out is the one that happened
+            return
+        self.ended = True
+        if self._guardian is not None:
+            try:
+                self._guardian.tell_end(result, {key: value for key, value in fields.items() if value is not None})
+                return
+            except OSError:
+                pass  # the guardian is gone (it never should be): the end is written here, then
+        self.write_end(result, fields)
 
 
 def remove_container(engine, container_id, name):

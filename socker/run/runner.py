@@ -17,7 +17,7 @@ from ..model import Mount
 from ..value import Value
 from .guardian import Guardian
 from .lifecycle import remove_container
-from .session import Session, Signals, terminal_size
+from .session import Session, Signals, hold_signals, terminal_size
 
 CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
 
@@ -39,7 +39,8 @@ def container_name(uid, job):
 
 def run(launch, engine, trail, identity, privileges):
     """Run the container; returns (exit status, whether it was OOM-killed). Leaves nothing behind.
-    The caller closes `launch.descriptors` and ends `trail`."""
+    The caller closes `launch.descriptors`. From the guardian's fork on, `trail` ends through the
+    guardian, which writes the run's end record once it has removed what the run left."""
     name = launch.name
     with privileges.elevated():
         lock_fd = statedir.create(name)
@@ -51,23 +52,26 @@ def run(launch, engine, trail, identity, privileges):
             with privileges.elevated():
                 statedir.remove(name)  # nothing is in it yet, and no guardian to tidy it
             raise
+        trail.hand_to(guardian)
         container_id = None
         may_exist = True  # until the create's outcome is known
         oom_kills_before = cgroups.oom_kills(launch.placement)
         try:
-            try:
-                container_id = _create(launch, engine, identity, privileges)
-            except SockerError as e:
-                may_exist = isinstance(e, TimedOut)  # socker's own failure, or the engine's answer: no container
-                raise
-            guardian.tell(container_id)
-            trail.created(container_id)
-            with Signals() as signals:
-                status = Session(engine, container_id, launch.spec, signals).run()
-            oom_killed = status == 137 and _killed_for_memory(engine, container_id, launch.placement, oom_kills_before)
-            trail.reached("remove")
-            return status, oom_killed
+            with trail.ends_if_raised():  # before the guardian is released, which writes the end
+                try:
+                    container_id = _create(launch, engine, identity, privileges)
+                except SockerError as e:
+                    may_exist = isinstance(e, TimedOut)  # socker's own failure, or the engine's answer: no container
+                    raise
+                guardian.tell(container_id)
+                trail.created(container_id)
+                with Signals() as signals:
+                    status = Session(engine, container_id, launch.spec, signals).run()
+                trail.exited(status)
+            return status, status == 137 and _killed_for_memory(engine, container_id, launch.placement,
+                                                                oom_kills_before)
         finally:
+            hold_signals()
             removed = False
             try:
                 # What may still come into being, the guardian looks for until the engine is done.

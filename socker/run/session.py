@@ -48,6 +48,7 @@ class Signals:
         return taken
 
     def __exit__(self, *exc):
+        hold_signals()  # before the handlers that would raise KeyboardInterrupt come back
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         signal.set_wakeup_fd(self._previous_wakeup)
@@ -163,6 +164,14 @@ class Session:
             self._forward(self.signals.take())
             if status is not None:
                 return status
+
+
+def hold_signals():
+    """Keep the caller's signals (^C, the scheduler's SIGTERM) pending from now until socker exits:
+    once the container has ended, or its start has failed, what socker does is remove it and end
+    its audit trail, which a KeyboardInterrupt in the middle would leave half done. socker ends
+    with them still pending; SIGKILL still ends it, and its guardian then finishes."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
 
 
 def terminal_size():
