@@ -30,6 +30,9 @@ class SiteMount(Value):
 
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_MAX_SIZE = 1024 << 40
+_MAX_PIDS = 4194304  # the kernel's PID_MAX_LIMIT on 64-bit
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Registry(Value):
@@ -94,13 +97,51 @@ def load_credentials(path):
         raise ConfigError(f"{path}: {e.key}: {e.reason}") from None
 
 
+# Deeper than any configuration needs; PyYAML builds nested nodes by recursion, which a file
+# nested some 100,000 deep would take past the stack.
+_MAX_DEPTH = 32
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses, but that socker does not take: its problem may be said (it names no value)."""
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader, refusing a key given twice (YAML keeps the last, silently: an admin who
+    adds a second `images:` would lose the first) and merge keys (`<<`), which hide where a
+    value comes from."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                raise _Refused(problem="merge keys (<<) are not allowed", problem_mark=key_node.start_mark)
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                continue  # the schema refuses it by name
+            if key in seen:
+                raise _Refused(problem=f"key {key!r} is given twice", problem_mark=key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _yaml(raw, path):
     try:
-        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        depth = 0
+        for event in yaml.parse(raw, Loader=_Loader):  # events come without recursion
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > _MAX_DEPTH:
+                    raise _Refused(problem=f"nested deeper than {_MAX_DEPTH}", problem_mark=event.start_mark)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+        return yaml.load(raw, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+        said = f": {e.problem}" if isinstance(e, _Refused) else ""
+        raise ConfigError(f"{path}: not valid YAML{where}{said}") from None
 
 
 class _Invalid(Exception):
@@ -123,24 +164,24 @@ def _variable(value, key):
 
 
 def _pids(value, key):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 16:
-        raise _Invalid(key, "must be an integer of at least 16")
+    if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= _MAX_PIDS:
+        raise _Invalid(key, f"must be an integer from 16 to {_MAX_PIDS}")
     return value
 
 
 def _size(value, key):
     """Bytes from an integer or a string like 512M or 4G (powers of 1024)."""
+    written = re.fullmatch(r"([0-9]+)([KMGTkmgt]?)", value) if isinstance(value, str) else None
     if isinstance(value, int) and not isinstance(value, bool):
-        number, unit = value, ""
-    elif isinstance(value, str) and value[:-1].isdigit() and value[-1:].upper() in _UNITS:
-        number, unit = int(value[:-1]), value[-1].upper()
-    elif isinstance(value, str) and value.isdigit():
-        number, unit = int(value), ""
+        size = value
+    elif written:
+        size = int(written[1]) * _UNITS[written[2].upper()]
     else:
         raise _Invalid(key, "must be a size such as 512M or 4G")
-    size = number * _UNITS[unit]
     if size < 6 << 20:
         raise _Invalid(key, "must be at least 6M (the engine's minimum)")
+    if size > _MAX_SIZE:
+        raise _Invalid(key, "must be at most 1024T")
     return size
 
 
@@ -166,6 +207,8 @@ def _list(value, key):
 def _string(value, key):
     if not isinstance(value, str) or not value:
         raise _Invalid(key, "must be a non-empty string")
+    if _CONTROL.search(value):  # a NUL ends a path where the kernel reads it; none is wanted anywhere
+        raise _Invalid(key, "must hold no control characters")
     return value
 
 

@@ -143,7 +143,7 @@ def test_outside_jobs_can_be_refused():
     ({**MINIMAL, "outside_jobs": {"memory": True}}, "outside_jobs.memory", "size"),
     ({**MINIMAL, "outside_jobs": {"cpus": 0}}, "outside_jobs.cpus", "between"),
     ({**MINIMAL, "outside_jobs": {"cpus": "1"}}, "outside_jobs.cpus", "between"),
-    ({**MINIMAL, "outside_jobs": {"pids": 8}}, "outside_jobs.pids", "at least 16"),
+    ({**MINIMAL, "outside_jobs": {"pids": 8}}, "outside_jobs.pids", "from 16 to"),
     ({**MINIMAL, "outside_jobs": {"pids": 100.5}}, "outside_jobs.pids", "integer"),
     ({**MINIMAL, "outside_jobs": {"swap": "1G"}}, "outside_jobs.swap", "unknown key"),
     ({**MINIMAL, "gpus": {}}, "gpus.units", "missing"),
@@ -586,3 +586,39 @@ def test_the_manual_names_every_row_of_the_table(name):
     manual = read("packaging", "socker.1")
     files = manual[manual.index(".SH FILES"):manual.index(".SH EXAMPLES")]
     assert re.search(rf"\b{re.escape(name)}\b", files), f"socker.1's FILES does not name {name}"
+
+
+# --- what a hostile or careless file holds ----------------------------------------------------------
+
+@pytest.mark.root
+@pytest.mark.parametrize("text, words", [
+    ("images: [busybox]\nimages: [evil/busybox]\n", "line 2: key 'images' is given twice"),
+    ("images: [busybox]\noutside_jobs: {pids: 64, pids: 1000000}\n", "key 'pids' is given twice"),
+    ("base: &b {pids: 64}\nimages: [busybox]\ninside_jobs:\n  <<: *b\n", "merge keys"),
+    ("images: " + "[" * 100 + "]" * 100 + "\n", "nested deeper than 32"),
+    ("images: " + "[" * 200_000 + "\n", "nested deeper than 32"),
+    ("images: [busybox]\n" + "".join("  " * i + f"k{i}:\n" for i in range(40)), "nested deeper"),
+])
+def test_a_file_socker_does_not_take_is_one_line_naming_the_line_and_why(conf_dir, text, words):
+    message = load_error(write_config(conf_dir, text))
+    assert words in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("document, key, reason", [
+    ({**MINIMAL, "engine": {"socket": "/run/docker\0.sock"}}, "engine.socket", "control characters"),
+    ({**MINIMAL, "volumes": ["/scratch\n/etc"]}, "volumes[0]", "control characters"),
+    ({**MINIMAL, "outside_jobs": {"memory": "\u00b2G"}}, "outside_jobs.memory", "size"),  # a digit to isdigit()
+    ({**MINIMAL, "outside_jobs": {"memory": "\u0662G"}}, "outside_jobs.memory", "size"),  # Arabic-Indic two
+    ({**MINIMAL, "outside_jobs": {"memory": "99999999999999999999G"}}, "outside_jobs.memory", "at most 1024T"),
+    ({**MINIMAL, "outside_jobs": {"memory": 1 << 60}}, "outside_jobs.memory", "at most 1024T"),
+    ({**MINIMAL, "outside_jobs": {"pids": 10 ** 23}}, "outside_jobs.pids", "from 16 to 4194304"),
+    ({**MINIMAL, "inside_jobs": {"pids": 4194305}}, "inside_jobs.pids", "from 16 to 4194304"),
+])
+def test_values_no_engine_or_kernel_could_take_are_refused_by_name(document, key, reason):
+    found_key, found_reason = invalid(document)
+    assert found_key == key and reason in found_reason, (found_key, found_reason)
+
+
+def test_the_largest_values_allowed_are_taken():
+    c = from_document({**MINIMAL, "outside_jobs": {"memory": "1024T", "pids": 4194304}})
+    assert (c.outside_jobs.memory_bytes, c.outside_jobs.pids) == (1024 << 40, 4194304)
