@@ -9,6 +9,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -149,3 +150,24 @@ def test_a_broken_configuration_is_recorded_failed_not_refused(site_config):
     failed = records(marker, {"failed"})["failed"]
     assert failed["kind"] == "config" and "network" in failed["reason"], failed
     assert not socker_containers()
+
+
+def test_a_stream_of_interrupts_as_a_run_ends_leaves_its_status_and_one_end_record():
+    # socker forwards each ^C to the container, which ignores them; they keep coming while socker
+    # removes the container and ends the run's record, which nothing may interrupt.
+    marker = unique()
+    run = popen_socker(ALICE, "run", IMAGE, "sh", "-c", f"trap '' INT; sleep 2; exit 3 # {marker}",
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # From the start of the container on: before it, a ^C interrupts the run, as it should.
+    assert wait_until(lambda: docker("ps", "-q", "--filter", "label=socker", "--filter", "status=running"), 30)
+    sent = 0
+    while run.poll() is None:
+        run.send_signal(signal.SIGINT)
+        sent += 1
+        time.sleep(0.005)  # the pace of the stream, not a wait for anything
+    assert (run.returncode, run.stderr.read()) == (3, b"") and sent > 20
+    assert wait_until(lambda: len(wait_for_audit(marker)) >= 2, timeout=15)
+    results = [fields_of(line)[1] for line in wait_for_audit(marker)]
+    assert [(r["result"], r.get("status")) for r in results] == [("created", None), ("exited", "3")], results
+    assert not socker_containers()
+
