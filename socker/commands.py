@@ -9,7 +9,7 @@ from . import __version__, audit, config, imageref, policy, registrytrust
 from .cli import (ConfigCheckRequest, ImagesRequest, PruneRequest, PullRequest, RunRequest, SweepRequest,
                   VersionRequest)
 from .engine import Engine
-from .errors import EngineError, PolicyError, SockerError
+from .errors import PolicyError, SockerError
 from .host import cgroups, devicedenials, gpus, hostpaths, jobs, securefile, statedir
 from .registry import prune, pulled, pulllock, pulls
 from .run import lifecycle, runner
