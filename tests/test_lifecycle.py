@@ -356,6 +356,30 @@ def test_what_the_guardian_cannot_remove_is_named_in_the_end_record(node, state_
     assert (end["result"], end["status"], end["left"]) == ("exited", 0, "/run/socker/x/mounts/0")
 
 
+@pytest.mark.parametrize("sent", ['end {"result": "exi', 'end [1, 2]'])
+def test_an_end_cut_short_by_sockers_death_is_taken_for_none(node, state_dir, sent):
+    run, keeper, name = guarded_run(node)
+    keeper.tell(CONTAINER_ID)
+    os.write(keeper._write_fd, sent.encode())
+    os.close(keeper._write_fd)
+    assert guardian_exit(keeper) == 0
+    [killed] = node[2]()
+    assert killed["result"] == "killed" and "removed the container" in killed["reason"]
+
+
+def test_a_guardian_whose_tidying_fails_still_ends_the_run(node, state_dir, monkeypatch):
+    def broken(name, placement):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(guardian, "tidy", broken)
+    run, keeper, name = guarded_run(node)
+    keeper.tell(CONTAINER_ID)
+    run.exited(0)
+    assert keeper.release(True) is False
+    [end] = node[2]()
+    assert (end["result"], end["status"]) == ("exited", 0) and "tidying failed" in end["left"]
+
+
 def test_a_signal_after_the_container_ended_changes_neither_its_status_nor_its_record(node, state_dir,
                                                                                        monkeypatch):
     engine, _, audited = node

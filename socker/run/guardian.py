@@ -75,9 +75,9 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, trail):
     messages = b""
     while chunk := os.read(read_fd, 4096):
         messages += chunk
-    lines = messages.decode().splitlines()
+    lines = messages.decode(errors="replace").splitlines()
     container_id = next((line[3:] for line in lines if line.startswith("id ")), None)
-    end = next((json.loads(line[4:]) for line in lines if line.startswith("end ")), None)
+    end = next((_end_said(line[4:]) for line in lines if line.startswith("end ")), None)
     if container_id:
         trail.identified(container_id)
     gone = "removed" in lines
@@ -92,9 +92,21 @@ def _guard(read_fd, lock_fd, *, name, placement, engine, trail):
     if not gone and container_id is not None:  # its state stays, for the epilog or the sweep
         left = [f"container {container_id[:12]} (the engine did not remove it)"]
     else:
-        left = tidy(name, placement)
+        try:
+            left = tidy(name, placement)
+        except Exception as e:  # the end is written whatever happened here
+            left = [f"the run's state (tidying failed: {e!r})"]
     if end is None:  # socker is gone without a word of how the run ended
         end = {"result": "killed", "fields": {"reason": "socker ended first; its guardian removed the container" if gone
                                               else "socker ended before the engine created a container"}}
     trail.write_end(end["result"], end["fields"], left)
     return not left
+
+
+def _end_said(text):
+    """The end socker sent, or None where socker died in the middle of sending it."""
+    try:
+        end = json.loads(text)
+        return end if isinstance(end, dict) and isinstance(end.get("fields"), dict) else None
+    except ValueError:
+        return None
