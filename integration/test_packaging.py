@@ -177,7 +177,7 @@ def test_a_running_socker_keeps_its_build_until_it_ends(other_build):
     install()
     first = build_directory(BUILT)
     running = popen_socker(ALICE, "run", IMAGE, "sleep", "4")
-    time.sleep(1)
+    assert wait_until(lambda: runs_from(first), timeout=15)  # it runs from the first build before the switch
     install(other_build)
     # The earlier build stays while socker runs from it, but nobody can start it setuid any more.
     assert stat.S_IMODE(os.stat(first / "socker").st_mode) == 0o755

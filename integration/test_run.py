@@ -6,7 +6,6 @@ import select
 import shlex
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -266,9 +265,7 @@ def test_sigkill_of_socker_leaves_no_container():
     assert len(socker_containers()) == 1
     proc.kill()
     proc.wait(timeout=10)
-    started = time.monotonic()
     assert wait_until(lambda: not socker_containers(), timeout=10)
-    assert time.monotonic() - started < 10
     assert wait_until(lambda: not any(STATE_DIR.glob("socker-*")), timeout=10)
     assert not _container_processes()
 
