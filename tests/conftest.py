@@ -6,6 +6,7 @@ another user they are skipped, each with the reason, and a warning ends the repo
 """
 
 import os
+import signal
 
 import pytest
 from hypothesis import settings
@@ -51,3 +52,16 @@ def state_dir(tmp_path, monkeypatch):
     old_umask = os.umask(0o022)  # as Privileges.harden leaves it
     yield directory
     os.umask(old_umask)
+
+
+@pytest.fixture
+def signals_restored():
+    """A run ends with the caller's signals held (session.hold_signals), in the test's own process:
+    afterwards what is pending is dropped and the mask is as it was."""
+    from socker.run import session
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    yield
+    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in session.FORWARDED_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)

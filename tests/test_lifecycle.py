@@ -16,7 +16,7 @@ from helpers import CONFIG, IDENTITY, make_host
 from socker import audit, cli, commands, config
 from socker.errors import ConfigError, EngineError, HostPathError, JobError, PolicyError, SockerError, UsageError
 from socker.host import hostpaths
-from socker.run import guardian, lifecycle, runner, session
+from socker.run import guardian, lifecycle, runner
 
 IMAGE_ID = "sha256:" + "1" * 64
 CONTAINER_ID = "c0ffee" * 10 + "abcd"
@@ -185,7 +185,7 @@ class CountingPinned(hostpaths.Pinned):
 
 
 @pytest.fixture
-def node(state_dir, monkeypatch, audited):
+def node(state_dir, monkeypatch, audited, signals_restored):
     """A node for commands.run: the fake engine, the fake host of helpers, no job; socker not setuid."""
     engine = FakeEngine()
     monkeypatch.setattr(config, "load", lambda path=config.CONFIG_PATH: CONFIG)
@@ -198,13 +198,7 @@ def node(state_dir, monkeypatch, audited):
     monkeypatch.setattr(commands.hostpaths, "pin", lambda mounts: CountingPinned([]))
     monkeypatch.setattr(runner.hostpaths, "stage", lambda mounts, pinned, staging: (pinned.close(), mounts)[1])
     context = commands.Context(IDENTITY, FakePrivileges(), {"HOME": "/home/alice"}, False)
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
-    yield engine, context, audited
-    # A run ends with the caller's signals held (session.hold_signals): drop what is pending.
-    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in session.FORWARDED_SIGNALS}
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler)
+    return engine, context, audited
 
 
 def ended(audited, timeout=10.0):
@@ -394,6 +388,28 @@ def test_a_signal_after_the_container_ended_changes_neither_its_status_nor_its_r
     assert socker_run(node, "busybox:1.36", "true") == 3
     assert [(r["result"], r.get("status")) for r in audited()] == [("created", None), ("exited", 3)]
     assert engine.containers == {} and not any(state_dir.iterdir())
+
+
+def test_a_signal_while_the_guardian_is_forked_ends_the_run_once_and_leaves_nothing(node, state_dir, monkeypatch):
+    engine, context, audited = node
+    guardians = []
+
+    def fork_then_interrupted():
+        pid = os.fork()
+        if pid:
+            guardians.append(pid)
+            os.kill(os.getpid(), signal.SIGINT)  # ^C the instant the guardian exists
+        return pid
+
+    monkeypatch.setattr(context.privileges, "fork_root_child", fork_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        socker_run(node, "busybox:1.36", "true")
+    [pid] = guardians
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    [end] = audited()
+    assert (end["result"], end["kind"]) == ("interrupted", "create") and end["container"].startswith("socker-")
+    assert not any(state_dir.iterdir()) and engine.containers == {}
 
 
 def test_once_the_policy_said_yes_a_host_path_that_fails_is_a_failure_not_a_refusal(node, monkeypatch):

@@ -47,6 +47,11 @@ class FakeEngine:
         return self.status
 
 
+@pytest.fixture(autouse=True)
+def _signals(signals_restored):
+    """Each session ends holding the caller's signals: each test starts with them as they were."""
+
+
 def spec(interactive=False, tty=False):
     return SimpleNamespace(interactive=interactive, tty=tty)
 

@@ -17,7 +17,7 @@ from ..model import Mount
 from ..value import Value
 from .guardian import Guardian
 from .lifecycle import remove_container
-from .session import Session, Signals, hold_signals, terminal_size
+from .session import Session, Signals, hold_signals, release_signals, terminal_size
 
 CHDIR_HELPER = "socker-chdir"  # packaging/socker-chdir.c
 
@@ -42,9 +42,13 @@ def run(launch, engine, trail, identity, privileges):
     The caller closes `launch.descriptors`. From the guardian's fork on, `trail` ends through the
     guardian, which writes the run's end record once it has removed what the run left."""
     name = launch.name
-    with privileges.elevated():
-        lock_fd = statedir.create(name)
+    lock_fd = None
+    # A ^C from here until the cleanup below is armed would leave a state directory no guardian
+    # tidies, or a guardian that ends the run while socker ends it too: it waits until then.
+    callers_mask = hold_signals()
     try:
+        with privileges.elevated():
+            lock_fd = statedir.create(name)
         try:
             guardian = Guardian(name, launch.placement, trail, socket_path=engine.socket_path, privileges=privileges,
                                 lock_fd=lock_fd)
@@ -58,6 +62,7 @@ def run(launch, engine, trail, identity, privileges):
         oom_kills_before = cgroups.oom_kills(launch.placement)
         try:
             with trail.ends_if_raised():  # before the guardian is released, which writes the end
+                release_signals(callers_mask)  # a ^C that came meanwhile arrives here
                 try:
                     container_id = _create(launch, engine, identity, privileges)
                 except SockerError as e:
@@ -82,7 +87,8 @@ def run(launch, engine, trail, identity, privileges):
                 print(f"socker: could not remove everything socker made for container {name}; "
                       "'socker sweep' (as root) removes it", file=sys.stderr)
     finally:
-        os.close(lock_fd)
+        if lock_fd is not None:
+            os.close(lock_fd)
 
 
 def _killed_for_memory(engine, container_id, placement, oom_kills_before):

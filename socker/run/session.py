@@ -167,11 +167,17 @@ class Session:
 
 
 def hold_signals():
-    """Keep the caller's signals (^C, the scheduler's SIGTERM) pending from now until socker exits:
-    once the container has ended, or its start has failed, what socker does is remove it and end
-    its audit trail, which a KeyboardInterrupt in the middle would leave half done. socker ends
-    with them still pending; SIGKILL still ends it, and its guardian then finishes."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    """Keep the caller's signals (^C, the scheduler's SIGTERM) pending, until `release_signals` is
+    given the mask this returns, or until socker exits: what socker does then (making the run's
+    state and its guardian; removing the container and ending the run's audit trail) a
+    KeyboardInterrupt in the middle would leave half done. SIGKILL still ends socker, and its
+    guardian then finishes."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+
+
+def release_signals(mask):
+    """Let the signals `hold_signals` held arrive (at once, those that came meanwhile)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def terminal_size():
