@@ -79,10 +79,10 @@ def test_a_trail_ends_once_whatever_follows(audited):
     with pytest.raises(EngineError):
         with run.ends_if_raised():
             run.reached("create", container="socker-1000-0123456789ab")
-            run.failed("the engine did not remove the container", kind="remove")
+            run.failed("the engine refused the create")
             raise EngineError("late")
     run.exited(0)
-    assert [(r["result"], r["kind"]) for r in audited()] == [("failed", "remove")]
+    assert [(r["result"], r["kind"]) for r in audited()] == [("failed", "create")]
 
 
 def test_stages_only_go_forward():

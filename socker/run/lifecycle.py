@@ -2,7 +2,7 @@
 
 A run goes through these stages, in order:
 
-    config -> job -> policy -> pull -> place -> create -> run -> remove
+    config -> job -> policy -> pull -> place -> create -> run
 
 (`place`: the cgroups, device access and pinned mounts; `run`: attach, start, stream,
 wait). Its audit trail (`Trail`) says `created` when the container exists and ends with
@@ -28,7 +28,7 @@ from .. import audit
 from ..errors import HostPathError, PolicyError, SockerError, UsageError
 from ..host import cgroups, hostpaths, statedir
 
-STAGES = ("config", "job", "policy", "pull", "place", "create", "run", "remove")
+STAGES = ("config", "job", "policy", "pull", "place", "create", "run")
 REFUSALS = (PolicyError, UsageError, HostPathError)
 
 
@@ -66,8 +66,8 @@ class Trail:
     def exited(self, status):
         self._end("exited", status=status)
 
-    def failed(self, reason, kind=None):
-        self._end("failed", kind=kind or self.stage, reason=reason)
+    def failed(self, reason):
+        self._end("failed", kind=self.stage, reason=reason)
 
     @contextmanager
     def ends_if_raised(self):
